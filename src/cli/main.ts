@@ -1,0 +1,47 @@
+// Entry point of the `keelson` command: dispatches to subcommands. Each
+// subcommand answers --help; bad usage prints a message and exits with code 2.
+import { upCommand } from './up.ts';
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  run(args: string[]): Promise<number>;
+}
+
+export class UsageError extends Error {}
+
+const commands: Command[] = [upCommand];
+
+function topHelp(): string {
+  const lines = ['Usage: keelson <command> [options]', '', 'Commands:'];
+  for (const c of commands) lines.push(`  ${c.name.padEnd(12)}${c.summary}`);
+  lines.push('', 'Run `keelson <command> --help` for a command\'s options.');
+  return lines.join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(topHelp());
+    return name === undefined ? 2 : 0;
+  }
+  const cmd = commands.find((c) => c.name === name);
+  if (!cmd) {
+    console.error(`keelson: unknown command "${name}"\n\n${topHelp()}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(cmd.usage);
+    return 0;
+  }
+  try {
+    return await cmd.run(rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`keelson ${cmd.name}: ${e.message}\n\n${cmd.usage}`);
+      return 2;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,271 @@
+// The only module that loads the native addon (build/Release/keelson.node).
+// Every other module imports the native core through the types below.
+//
+// The addon is built by node-gyp from binding.gyp during `npm install`.
+// KEELSON_ADDON may name another build of it (the sanitizer build used by
+// `npm run test:asan`).
+//
+// Binary formats that cross the seam are documented in docs/native-format.md.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const addonPath = process.env.KEELSON_ADDON ?? path.join(here, '..', 'build', 'Release', 'keelson.node');
+
+// ---------------------------------------------------------------------------
+// Errors. Errors thrown by the addon are plain Error objects with a string
+// `code` (one of NativeErrorCode) and, for ERR_NOT_LEADER, the known leader.
+// ---------------------------------------------------------------------------
+export type NativeErrorCode =
+  | 'ERR_NOT_LEADER' // proposal on a node that is not the leader and cannot forward
+  | 'ERR_PROPOSAL_DROPPED' // proposal dropped (no leader known, transfer in progress, ...)
+  | 'ERR_TOO_LARGE' // a single proposal larger than maxSizePerMsgBytes allows
+  | 'ERR_UNCOMMITTED_LIMIT' // uncommitted bytes would exceed maxUncommittedEntriesBytes
+  | 'ERR_BAD_MESSAGE' // a message buffer is malformed or has out-of-range fields
+  | 'ERR_BAD_ARGUMENT' // an argument of the wrong type or out of range
+  | 'ERR_CONF_CHANGE' // a membership change that is not allowed now
+  | 'ERR_SNAPSHOT' // snapshot index/term out of range
+  | 'ERR_COMPACTED' // requested log index is below the compacted log
+  | 'ERR_WAL_CORRUPT' // a checksum failure before the tail (message names file and offset)
+  | 'ERR_WAL_MISMATCH' // WAL belongs to another cluster or member
+  | 'ERR_WAL_IO' // an I/O error (message carries errno text)
+  | 'ERR_WAL_CLOSED'; // operation on a closed WAL
+
+export interface NativeError extends Error {
+  code: NativeErrorCode;
+  /** For ERR_NOT_LEADER: the leader's id, 0 when unknown. */
+  leader?: number;
+}
+
+export function isNativeError(e: unknown, code?: NativeErrorCode): e is NativeError {
+  return e instanceof Error && typeof (e as NativeError).code === 'string' && (code === undefined || (e as NativeError).code === code);
+}
+
+// ---------------------------------------------------------------------------
+// Raft core. A pure state machine in the shape of etcd's raft RawNode: no
+// clock, file, socket or random source of its own. Member ids are positive
+// integers below 2^53.
+// ---------------------------------------------------------------------------
+
+export type RaftRole = 'follower' | 'candidate' | 'precandidate' | 'leader';
+
+export interface RaftConfig {
+  id: number;
+  /** Voters at bootstrap (ignored on restart when a hard state or snapshot exists). */
+  voters: number[];
+  learners?: number[];
+  /** Election timeout in ticks; the randomized timeout is in [electionTicks, 2*electionTicks). */
+  electionTicks: number;
+  heartbeatTicks: number;
+  preVote: boolean;
+  checkQuorum: boolean;
+  /** Upper bound on the bytes of entries in one append message. */
+  maxSizePerMsgBytes: number;
+  /** Per-follower inflight window: messages and bytes. */
+  maxInflightMsgs: number;
+  maxInflightBytes: number;
+  /** Bound on the bytes of proposed but not yet committed entries on the leader. */
+  maxUncommittedEntriesBytes: number;
+  /** Followers forward proposals to the leader unless this is set (then ERR_NOT_LEADER). */
+  disableProposalForwarding?: boolean;
+  /** Seed of the core's PRNG (randomized election timeouts). */
+  seed: number;
+  /** Index already applied by the host (restart). */
+  applied?: number;
+  /**
+   * Deliberately broken behaviour, for testing the simulation's checker only.
+   * 'commitPreviousTerm': the leader commits entries of earlier terms by counting
+   * replicas (violates Raft paper 5.4.2).
+   */
+  testingBug?: 'commitPreviousTerm';
+}
+
+export interface HardState {
+  term: number;
+  vote: number;
+  commit: number;
+}
+
+export interface ConfState {
+  voters: number[];
+  learners: number[];
+  /** Joint consensus: the outgoing voters while in a joint configuration. */
+  votersOutgoing: number[];
+  learnersNext: number[];
+  autoLeave: boolean;
+}
+
+export interface SnapshotMeta {
+  index: number;
+  term: number;
+  confState: ConfState;
+}
+
+export interface Snapshot extends SnapshotMeta {
+  /** The host's opaque state at `index`. */
+  data: Buffer;
+}
+
+/** State to restore a core from after a restart (what the WAL recovered). */
+export interface RaftRestoreState {
+  hardState?: HardState;
+  snapshot?: Snapshot;
+  /** Entries after the snapshot, in the entries format (docs/native-format.md). */
+  entries?: Buffer;
+}
+
+export const EntryType = { Normal: 0, ConfChange: 1 } as const;
+
+export interface ReadState {
+  index: number;
+  ctx: Buffer;
+}
+
+/**
+ * One batch of work handed to the host. The contract:
+ * 1. Persist `hardState` and `entries` (and `snapshot`) durably.
+ *    Messages may be sent before that only when `role === 'leader'`
+ *    (Raft thesis 10.2.1); otherwise send them after the write is durable.
+ * 2. Apply `committed` entries in order (a ConfChange entry is applied with
+ *    applyConfChange).
+ * 3. Call advance(). The leader counts its own log as replicated only up to
+ *    what the host has advanced past, i.e. what is durable.
+ */
+export interface Ready {
+  lead: number;
+  role: RaftRole;
+  /** Present when it changed since the last Ready. */
+  hardState?: HardState;
+  /** Entries to persist, in the entries format; null when none. */
+  entries: Buffer | null;
+  entryCount: number;
+  /** Committed entries to apply, in the entries format; null when none. */
+  committed: Buffer | null;
+  committedCount: number;
+  /** Outbound messages, grouped per destination, each `data` a concatenation of messages. */
+  messages: Array<{ to: number; data: Buffer }>;
+  /** An incoming snapshot to persist and restore from. */
+  snapshot?: Snapshot;
+  readStates: ReadState[];
+  /** True when hardState or entries must be synced before dependent messages leave. */
+  mustSync: boolean;
+}
+
+export interface RaftStatus {
+  id: number;
+  role: RaftRole;
+  lead: number;
+  term: number;
+  vote: number;
+  commit: number;
+  applied: number;
+  lastIndex: number;
+  firstIndex: number;
+  leadTransferee: number;
+  confState: ConfState;
+  /** Leader only: per-member replication progress. */
+  progress?: Record<number, { match: number; next: number; state: 'probe' | 'replicate' | 'snapshot'; inflight: number; recentActive: boolean; isLearner: boolean }>;
+}
+
+export type ConfChangeType = 'addNode' | 'removeNode' | 'addLearner';
+
+export interface ConfChange {
+  changes: Array<{ type: ConfChangeType; nodeId: number }>;
+  /** 'auto' (default): simple change when one voter changes, joint otherwise, leaving automatically. */
+  transition?: 'auto' | 'implicit' | 'explicit';
+  context?: Buffer;
+}
+
+export interface RaftNode {
+  tick(): void;
+  /** Step one or more concatenated messages (docs/native-format.md). Throws ERR_BAD_MESSAGE. */
+  step(messages: Buffer): void;
+  propose(data: Buffer): void;
+  /** Propose many entries at once: `count` records of [u32 length][bytes]. */
+  proposeBatch(records: Buffer, count: number): void;
+  proposeConfChange(cc: ConfChange): void;
+  /** Apply a committed ConfChange entry's payload; returns the new configuration. */
+  applyConfChange(entryData: Buffer): ConfState;
+  readIndex(ctx: Buffer): void;
+  transferLeader(to: number): void;
+  campaign(): void;
+  hasReady(): boolean;
+  ready(): Ready;
+  advance(): void;
+  /** Record a snapshot of the host's state at `index` (<= applied) and compact the log below it. */
+  createSnapshot(index: number, data: Buffer): void;
+  /** Drop log entries below `index` (<= applied, <= snapshot index as the host decides). */
+  compact(index: number): void;
+  reportUnreachable(id: number): void;
+  reportSnapshot(id: number, ok: boolean): void;
+  status(): RaftStatus;
+}
+
+export interface RaftNodeConstructor {
+  new (config: RaftConfig, restore?: RaftRestoreState): RaftNode;
+}
+
+// ---------------------------------------------------------------------------
+// WAL. Append-only segments of checksummed records; group commit with
+// fdatasync off the JS thread.
+// ---------------------------------------------------------------------------
+
+export interface WalOpenOptions {
+  dir: string;
+  clusterId: number;
+  memberId: number;
+  /** Segment size in bytes (preallocated). */
+  segmentBytes?: number;
+}
+
+export interface WalRecovered {
+  hardState?: HardState;
+  snapshot?: SnapshotMeta;
+  /** Entries after the snapshot, in the entries format (last write of an index wins). */
+  entries: Buffer;
+  entryCount: number;
+  /** Bytes cut off a torn tail at open, 0 when the tail was clean. */
+  truncatedBytes: number;
+}
+
+export interface Wal {
+  /** What the WAL held at open. */
+  readonly recovered: WalRecovered;
+  /** Append entries (entries format); not durable until sync(). */
+  appendEntries(entries: Buffer): void;
+  appendHardState(hs: HardState): void;
+  appendSnapshot(meta: SnapshotMeta): void;
+  /**
+   * Resolve once every record appended before this call is durable. Calls that
+   * arrive while an fdatasync runs share the next one (group commit).
+   */
+  sync(): Promise<void>;
+  /** Remove segments wholly below the snapshot index. Returns the number removed. */
+  releaseBefore(index: number): number;
+  close(): Promise<void>;
+}
+
+export interface WalConstructor {
+  open(options: WalOpenOptions): Wal;
+}
+
+// ---------------------------------------------------------------------------
+
+interface Addon {
+  version: string;
+  RaftNode: RaftNodeConstructor;
+  Wal: WalConstructor;
+}
+
+const require = createRequire(import.meta.url);
+let loaded: Addon;
+try {
+  loaded = require(addonPath) as Addon;
+} catch (e) {
+  throw new Error(`keelson: cannot load the native addon at ${addonPath} (run \`npm install\` to build it): ${(e as Error).message}`);
+}
+
+export const addon: Addon = loaded;
+export const RaftNode: RaftNodeConstructor = loaded.RaftNode;
+export const Wal: WalConstructor = loaded.Wal;
