@@ -30,6 +30,7 @@ namespace keelson::wal {
 namespace {
 
 constexpr size_t kSectorBytes = 512;
+constexpr int kSyncThreads = 2;
 constexpr const char* kSegmentSuffix = ".wal";
 constexpr const char* kTmpSuffix = ".wal.tmp";
 
@@ -160,6 +161,10 @@ bool TryDecode(const std::vector<uint8_t>& b, size_t off, uint8_t* type, uint32_
 
 Wal::Wal(const Options& options) : opts_(options) {}
 
+Wal::File::~File() {
+  if (fd >= 0) ::close(fd);
+}
+
 Wal::~Wal() { Close(); }
 
 std::unique_ptr<Wal> Wal::Open(const Options& o, Recovered* out) {
@@ -273,8 +278,7 @@ void Wal::Recover(Recovered* out) {
     durableSnapIndex_ = live_.snapIndex();
     stats_.segments = segments_.size();
   } catch (...) {
-    if (curFd_ >= 0) ::close(curFd_);
-    curFd_ = -1;
+    cur_.reset();
     ::close(lockFd_);
     lockFd_ = -1;
     throw;
@@ -392,7 +396,7 @@ void Wal::ScanSegment(size_t k, bool isLast, std::vector<std::vector<uint8_t>>* 
   if (!isLast) return;
   int fd = ::open(seg.path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) ThrowIo("cannot open", seg.path, errno);
-  curFd_ = fd;
+  cur_ = std::make_shared<File>(fd, seg.path);
   if (truncate > 0) {
     // Zero the torn bytes rather than shrinking the file, so the
     // preallocation (and the zeros-mean-end rule) stays intact.
@@ -444,8 +448,6 @@ void Wal::CreateSegment(uint64_t seq, uint64_t firstIndex) {
     ::close(fd);
     throw;
   }
-  if (curFd_ >= 0) ::close(curFd_);
-  curFd_ = fd;
   curOffset_ = head.size();
   curPreamble_ = head.size();
   Segment s;
@@ -453,6 +455,7 @@ void Wal::CreateSegment(uint64_t seq, uint64_t firstIndex) {
   s.firstIndex = firstIndex;
   s.path = path;
   std::lock_guard<std::mutex> lk(mu_);
+  cur_ = std::make_shared<File>(fd, path);
   segments_.push_back(s);
   stats_.segments = segments_.size();
   stats_.segmentsCreated++;
@@ -461,6 +464,7 @@ void Wal::CreateSegment(uint64_t seq, uint64_t firstIndex) {
 void Wal::StartWriter() {
   assert(!writer_.joinable());
   writer_ = std::thread([this] { WriterLoop(); });
+  for (int k = 0; k < kSyncThreads; k++) syncers_.emplace_back([this] { SyncLoop(); });
 }
 
 // Appends to the pending buffer under mu_, waiting while it is full. `encode`
@@ -580,7 +584,7 @@ uint64_t Wal::RequestSync() {
   if (stopping_) throw WalError(ErrorCode::kClosed, "WAL is closed");
   if (appended_ > syncRequested_) {
     syncRequested_ = appended_;
-    workCv_.notify_one();
+    syncCv_.notify_one();
   }
   return appended_;
 }
@@ -596,55 +600,91 @@ void Wal::Fail(const std::string& msg) {
     if (failed_.empty()) failed_ = msg;
   }
   spaceCv_.notify_all();
+  workCv_.notify_all();
+  syncCv_.notify_all();
   if (notify_) notify_();
 }
 
-// The writer thread: take everything pending, write it, fdatasync when a sync
-// was requested, publish the durable position, repeat. Appends that arrive
-// while it writes or syncs wait in pending_ and share the next fdatasync.
+// The writer thread: take everything pending, write it, publish how far the
+// file is written, repeat. Appends that arrive meanwhile wait in pending_.
 void Wal::WriterLoop() {
   std::vector<uint8_t> buf;
   std::vector<PendingRecord> recs;
   for (;;) {
     uint64_t batchEnd;
-    bool wantSync;
     {
       std::unique_lock<std::mutex> lk(mu_);
-      workCv_.wait(lk, [&] { return !pending_.empty() || syncRequested_ > durable_.load() || stopping_; });
-      if (pending_.empty() && syncRequested_ <= durable_.load() && stopping_) return;
+      workCv_.wait(lk, [&] { return !pending_.empty() || stopping_ || !failed_.empty(); });
+      if ((pending_.empty() && stopping_) || !failed_.empty()) {
+        writerDone_ = true;
+        syncCv_.notify_all();
+        return;
+      }
       buf.swap(pending_);
       recs.swap(pendingRecs_);
       batchEnd = appended_;
-      wantSync = syncRequested_ > durable_.load();
     }
     spaceCv_.notify_all();
     try {
       WriteBatch(buf, recs);
-      if (wantSync) {
-        Fdatasync(curFd_, segments_.back().path);
-        {
-          std::lock_guard<std::mutex> lk(mu_);
-          stats_.fdatasyncs++;
-          durableSnapIndex_ = writerSnapIndex_;
-          durable_.store(batchEnd, std::memory_order_release);
-        }
-        if (notify_) notify_();
-      }
-    } catch (const WalError& e) {
-      Fail(e.what());
-      return;
     } catch (const std::exception& e) {
-      Fail(std::string("unexpected error in the WAL writer: ") + e.what());
+      Fail(e.what());
+      std::lock_guard<std::mutex> lk(mu_);
+      writerDone_ = true;
       return;
     }
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      written_ = batchEnd;
+      writtenSnapIndex_ = writerSnapIndex_;
+    }
+    syncCv_.notify_one();
     buf.clear();
     recs.clear();
   }
 }
 
+// A sync thread: whenever a sync is requested and something was written since
+// the latest fdatasync started, fdatasync the current segment and publish the
+// written position it covered. Earlier segments were synced by the writer
+// when it rolled over, so syncing the current one covers everything written.
+void Wal::SyncLoop() {
+  for (;;) {
+    std::shared_ptr<File> file;
+    uint64_t target, snapIndex;
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      auto work = [&] { return syncRequested_ > syncStarted_ && written_ > syncStarted_; };
+      syncCv_.wait(lk, [&] { return !failed_.empty() || work() || writerDone_; });
+      if (!failed_.empty() || !work()) return;  // failed, or the writer is done and all is synced
+      target = written_;
+      snapIndex = writtenSnapIndex_;
+      syncStarted_ = target;
+      file = cur_;
+    }
+    try {
+      Fdatasync(file->fd, file->path);
+    } catch (const std::exception& e) {
+      Fail(e.what());
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stats_.fdatasyncs++;
+      if (target > durable_.load()) {
+        durable_.store(target, std::memory_order_release);
+        durableSnapIndex_ = std::max(durableSnapIndex_, snapIndex);
+      }
+    }
+    // Another request may have arrived while this thread was in fdatasync.
+    syncCv_.notify_one();
+    if (notify_) notify_();
+  }
+}
+
 void Wal::WriteAt(const uint8_t* p, size_t n) {
   if (n == 0) return;
-  PwriteAll(curFd_, p, n, curOffset_, segments_.back().path);
+  PwriteAll(cur_->fd, p, n, curOffset_, cur_->path);
   curOffset_ += n;
 }
 
@@ -657,7 +697,7 @@ void Wal::WriteBatch(const std::vector<uint8_t>& buf, const std::vector<PendingR
       // last segment can ever hold a torn write.
       WriteAt(buf.data() + runStart, pos - runStart);
       runStart = pos;
-      Fdatasync(curFd_, segments_.back().path);
+      Fdatasync(cur_->fd, cur_->path);
       uint64_t seq;
       {
         std::lock_guard<std::mutex> lk(mu_);
@@ -724,12 +764,14 @@ void Wal::Close() {
     syncRequested_ = appended_;
   }
   workCv_.notify_one();
+  syncCv_.notify_all();
   spaceCv_.notify_all();
   if (writer_.joinable()) writer_.join();
+  for (auto& t : syncers_) t.join();
+  syncers_.clear();
   std::lock_guard<std::mutex> lk(mu_);
   stopped_ = true;
-  if (curFd_ >= 0) ::close(curFd_);
-  curFd_ = -1;
+  cur_.reset();
   if (lockFd_ >= 0) ::close(lockFd_);
   lockFd_ = -1;
 }

@@ -8,10 +8,16 @@
 //   `.tmp` name, synced, renamed into place and the directory synced, so a
 //   segment file always starts with a valid META record.
 // - Threads: the JS thread encodes records (CRC included) into a bounded
-//   pending buffer; one writer thread swaps that buffer out, writes it, and
-//   when a sync was requested runs fdatasync. Everything appended while an
-//   fdatasync runs waits in the pending buffer and is made durable by the next
-//   one: group commit with no timer and no busy-waiting.
+//   pending buffer; one writer thread swaps that buffer out and writes it
+//   (page cache); kSyncThreads sync threads run fdatasync whenever a sync was
+//   requested and something was written since the last fdatasync started.
+//   Everything appended while an fdatasync runs is made durable by a later
+//   one: group commit with no timer and no busy-waiting. Two sync threads let
+//   a new fdatasync start while the previous one is still in the kernel, so a
+//   waiter never waits for one full fdatasync before its own can begin; this
+//   roughly doubles throughput with many appenders. Since each fdatasync
+//   makes durable everything written before it started, completions may come
+//   in any order: durable = max over completed fdatasyncs of what they covered.
 // - Bounds: pending bytes <= pendingBytesMax. An append that would exceed it
 //   blocks the JS thread until the writer takes the buffer (at most one write
 //   plus one fdatasync). Blocking is preferred to failing: it cannot lose data
@@ -124,6 +130,7 @@ class Wal {
   void CreateSegment(uint64_t seq, uint64_t firstIndex);  // becomes the current segment
   void Enqueue(const std::vector<uint8_t>& bytes, const std::vector<PendingRecord>& recs, size_t reserve);
   void WriterLoop();
+  void SyncLoop();
   void WriteBatch(const std::vector<uint8_t>& buf, const std::vector<PendingRecord>& recs);
   void WriteAt(const uint8_t* p, size_t n);
   void Fail(const std::string& msg);
@@ -135,9 +142,19 @@ class Wal {
   LogShape live_;
   uint64_t liveTerm_ = 0;
 
-  // Shared between the JS thread and the writer; guarded by mu_.
+  // An open segment file; shared so that a sync thread can finish an
+  // fdatasync on a segment the writer has already moved past.
+  struct File {
+    int fd;
+    std::string path;
+    File(int f, std::string p) : fd(f), path(std::move(p)) {}
+    ~File();
+  };
+
+  // Shared between the JS thread, the writer and the sync threads; guarded by mu_.
   std::mutex mu_;
   std::condition_variable workCv_;   // writer waits for work
+  std::condition_variable syncCv_;   // sync threads wait for work
   std::condition_variable spaceCv_;  // appenders wait for pending space
   std::vector<uint8_t> pending_;
   std::vector<PendingRecord> pendingRecs_;
@@ -148,12 +165,16 @@ class Wal {
   std::string failed_;
   std::deque<Segment> segments_;  // oldest first; the back one is current
   uint64_t durableSnapIndex_ = 0;
+  uint64_t written_ = 0;           // appended bytes the writer has written
+  uint64_t writtenSnapIndex_ = 0;  // snapshot index as of written_
+  uint64_t syncStarted_ = 0;       // written_ when the latest fdatasync started
+  bool writerDone_ = false;
+  std::shared_ptr<File> cur_;      // the current segment
   Stats stats_;
 
   std::atomic<uint64_t> durable_{0};
 
   // Writer-thread state.
-  int curFd_ = -1;
   uint64_t curOffset_ = 0;   // write position in the current segment
   uint64_t curPreamble_ = 0; // bytes of META + preamble in the current segment
   uint64_t writerLastIndex_ = 0;
@@ -162,6 +183,7 @@ class Wal {
   std::vector<uint8_t> lastSnapshotRecord_;
   std::function<void()> notify_;
   std::thread writer_;
+  std::vector<std::thread> syncers_;
   std::mutex closeMu_;
 };
 
