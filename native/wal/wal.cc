@@ -481,10 +481,15 @@ static void EnqueueLocked(std::unique_lock<std::mutex>& lk, std::condition_varia
     // callers refuse single appends above `max`, so this cannot wait forever.
     if (pending.empty() || pending.size() + bytes <= max) break;
     waits++;
+    workCv.notify_one();
     spaceCv.wait(lk);
   }
   encode();
-  workCv.notify_one();
+  // The writer is woken by sync requests, and by appends only once a good
+  // share of the bound has piled up (write-behind for long runs without
+  // sync). Waking it for every append would cost a context switch and a
+  // small pwrite per record while the JS thread is producing a batch.
+  if (pending.size() >= max / 4) workCv.notify_one();
 }
 
 void Wal::AppendEntries(const uint8_t* buf, size_t len) {
@@ -527,7 +532,6 @@ void Wal::AppendEntries(const uint8_t* buf, size_t len) {
 
   std::unique_lock<std::mutex> lk(mu_);
   EnqueueLocked(lk, spaceCv_, workCv_, pending_, failed_, stopping_, opts_.pendingBytesMax, bytes, stats_.backpressureWaits, [&] {
-    pending_.reserve(pending_.size() + bytes);
     for (size_t off = 0; off < len;) {
       uint32_t recLen = uint32_t(kEntryHeaderBytes + Get32(buf + off + 17));
       uint64_t index = Get64(buf + off);
@@ -584,6 +588,7 @@ uint64_t Wal::RequestSync() {
   if (stopping_) throw WalError(ErrorCode::kClosed, "WAL is closed");
   if (appended_ > syncRequested_) {
     syncRequested_ = appended_;
+    if (written_ < appended_) workCv_.notify_one();
     syncCv_.notify_one();
   }
   return appended_;
