@@ -30,7 +30,7 @@ namespace keelson::wal {
 namespace {
 
 constexpr size_t kSectorBytes = 512;
-constexpr int kSyncThreads = 2;
+constexpr int kIoThreads = 2;
 constexpr const char* kSegmentSuffix = ".wal";
 constexpr const char* kTmpSuffix = ".wal.tmp";
 
@@ -462,9 +462,8 @@ void Wal::CreateSegment(uint64_t seq, uint64_t firstIndex) {
 }
 
 void Wal::StartWriter() {
-  assert(!writer_.joinable());
-  writer_ = std::thread([this] { WriterLoop(); });
-  for (int k = 0; k < kSyncThreads; k++) syncers_.emplace_back([this] { SyncLoop(); });
+  assert(io_.empty());
+  for (int k = 0; k < kIoThreads; k++) io_.emplace_back([this] { IoLoop(); });
 }
 
 // Appends to the pending buffer under mu_, waiting while it is full. `encode`
@@ -472,7 +471,7 @@ void Wal::StartWriter() {
 template <typename Encode>
 static void EnqueueLocked(std::unique_lock<std::mutex>& lk, std::condition_variable& spaceCv, std::condition_variable& workCv,
                           std::vector<uint8_t>& pending, const std::string& failed, const bool& stopping, uint64_t max,
-                          size_t bytes, uint64_t& waits, Encode encode) {
+                          size_t bytes, uint64_t& waits, int& spaceWaiters, Encode encode) {
   for (;;) {
     if (!failed.empty()) throw WalError(ErrorCode::kIo, "WAL failed earlier: " + failed);
     if (stopping) throw WalError(ErrorCode::kClosed, "WAL is closed");
@@ -481,8 +480,10 @@ static void EnqueueLocked(std::unique_lock<std::mutex>& lk, std::condition_varia
     // callers refuse single appends above `max`, so this cannot wait forever.
     if (pending.empty() || pending.size() + bytes <= max) break;
     waits++;
-    workCv.notify_one();
+    spaceWaiters++;
+    workCv.notify_all();
     spaceCv.wait(lk);
+    spaceWaiters--;
   }
   encode();
   // The writer is woken by sync requests, and by appends only once a good
@@ -531,7 +532,7 @@ void Wal::AppendEntries(const uint8_t* buf, size_t len) {
                                                 std::to_string(opts_.pendingBytesMax));
 
   std::unique_lock<std::mutex> lk(mu_);
-  EnqueueLocked(lk, spaceCv_, workCv_, pending_, failed_, stopping_, opts_.pendingBytesMax, bytes, stats_.backpressureWaits, [&] {
+  EnqueueLocked(lk, spaceCv_, workCv_, pending_, failed_, stopping_, opts_.pendingBytesMax, bytes, stats_.backpressureWaits, spaceWaiters_, [&] {
     for (size_t off = 0; off < len;) {
       uint32_t recLen = uint32_t(kEntryHeaderBytes + Get32(buf + off + 17));
       uint64_t index = Get64(buf + off);
@@ -556,7 +557,7 @@ void Wal::AppendHardState(const HardState& hs) {
   std::vector<uint8_t> payload = EncodeHardState(hs);
   size_t bytes = kRecordHeaderBytes + payload.size();
   std::unique_lock<std::mutex> lk(mu_);
-  EnqueueLocked(lk, spaceCv_, workCv_, pending_, failed_, stopping_, opts_.pendingBytesMax, bytes, stats_.backpressureWaits, [&] {
+  EnqueueLocked(lk, spaceCv_, workCv_, pending_, failed_, stopping_, opts_.pendingBytesMax, bytes, stats_.backpressureWaits, spaceWaiters_, [&] {
     AppendRecord(&pending_, kRecordHardState, payload.data(), payload.size());
     pendingRecs_.push_back(PendingRecord{uint32_t(bytes), kRecordHardState, 0, live_.last()});
     appended_ += bytes;
@@ -573,7 +574,7 @@ void Wal::AppendSnapshot(const SnapshotMeta& snap) {
   if (bytes > opts_.pendingBytesMax) throw WalError(ErrorCode::kBadArgument, "snapshot record exceeds pendingBytesMax");
   uint64_t lastAfter = live_.LastAfterSnapshot(snap.index, snap.term);
   std::unique_lock<std::mutex> lk(mu_);
-  EnqueueLocked(lk, spaceCv_, workCv_, pending_, failed_, stopping_, opts_.pendingBytesMax, bytes, stats_.backpressureWaits, [&] {
+  EnqueueLocked(lk, spaceCv_, workCv_, pending_, failed_, stopping_, opts_.pendingBytesMax, bytes, stats_.backpressureWaits, spaceWaiters_, [&] {
     AppendRecord(&pending_, kRecordSnapshot, payload.data(), payload.size());
     pendingRecs_.push_back(PendingRecord{uint32_t(bytes), kRecordSnapshot, snap.index, lastAfter});
     appended_ += bytes;
@@ -588,8 +589,7 @@ uint64_t Wal::RequestSync() {
   if (stopping_) throw WalError(ErrorCode::kClosed, "WAL is closed");
   if (appended_ > syncRequested_) {
     syncRequested_ = appended_;
-    if (written_ < appended_) workCv_.notify_one();
-    syncCv_.notify_one();
+    workCv_.notify_one();
   }
   return appended_;
 }
@@ -606,67 +606,74 @@ void Wal::Fail(const std::string& msg) {
   }
   spaceCv_.notify_all();
   workCv_.notify_all();
-  syncCv_.notify_all();
   if (notify_) notify_();
 }
 
-// The writer thread: take everything pending, write it, publish how far the
-// file is written, repeat. Appends that arrive meanwhile wait in pending_.
-void Wal::WriterLoop() {
+// An I/O thread. Two roles, claimed under mu_:
+// - writer (one thread at a time, so batches reach the file in order): take
+//   everything pending, write it, publish written_;
+// - syncer: when a sync was requested and something was written since the
+//   latest fdatasync started, fdatasync the current segment and publish what
+//   it covered. Earlier segments were synced by the writer when it rolled
+//   over, so syncing the current one covers everything written.
+// A thread that has just written goes on to sync at once (no hand-off), and
+// while one thread is inside fdatasync the other can write and start the next.
+void Wal::IoLoop() {
   std::vector<uint8_t> buf;
   std::vector<PendingRecord> recs;
   for (;;) {
-    uint64_t batchEnd;
+    bool doWrite = false;
+    uint64_t batchEnd = 0;
     {
       std::unique_lock<std::mutex> lk(mu_);
-      workCv_.wait(lk, [&] { return !pending_.empty() || stopping_ || !failed_.empty(); });
-      if ((pending_.empty() && stopping_) || !failed_.empty()) {
-        writerDone_ = true;
-        syncCv_.notify_all();
+      auto writeWork = [&] {
+        return !writing_ && !pending_.empty() &&
+               (syncRequested_ > written_ || stopping_ || spaceWaiters_ > 0 || pending_.size() >= opts_.pendingBytesMax / 4);
+      };
+      auto syncWork = [&] { return syncRequested_ > syncStarted_ && written_ > syncStarted_; };
+      auto done = [&] { return stopping_ && pending_.empty() && !writing_; };
+      workCv_.wait(lk, [&] { return !failed_.empty() || writeWork() || syncWork() || done(); });
+      if (!failed_.empty()) return;
+      if (writeWork()) {
+        writing_ = true;
+        buf.swap(pending_);
+        recs.swap(pendingRecs_);
+        batchEnd = appended_;
+        doWrite = true;
+      } else if (!syncWork()) {
+        return;  // stopping, and everything is written and synced or being synced
+      }
+    }
+    if (doWrite) {
+      spaceCv_.notify_all();
+      try {
+        WriteBatch(buf, recs);
+      } catch (const std::exception& e) {
+        Fail(e.what());
         return;
       }
-      buf.swap(pending_);
-      recs.swap(pendingRecs_);
-      batchEnd = appended_;
+      buf.clear();
+      recs.clear();
     }
-    spaceCv_.notify_all();
-    try {
-      WriteBatch(buf, recs);
-    } catch (const std::exception& e) {
-      Fail(e.what());
-      std::lock_guard<std::mutex> lk(mu_);
-      writerDone_ = true;
-      return;
-    }
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      written_ = batchEnd;
-      writtenSnapIndex_ = writerSnapIndex_;
-    }
-    syncCv_.notify_one();
-    buf.clear();
-    recs.clear();
-  }
-}
-
-// A sync thread: whenever a sync is requested and something was written since
-// the latest fdatasync started, fdatasync the current segment and publish the
-// written position it covered. Earlier segments were synced by the writer
-// when it rolled over, so syncing the current one covers everything written.
-void Wal::SyncLoop() {
-  for (;;) {
     std::shared_ptr<File> file;
-    uint64_t target, snapIndex;
+    uint64_t target = 0, snapIndex = 0;
     {
-      std::unique_lock<std::mutex> lk(mu_);
-      auto work = [&] { return syncRequested_ > syncStarted_ && written_ > syncStarted_; };
-      syncCv_.wait(lk, [&] { return !failed_.empty() || work() || writerDone_; });
-      if (!failed_.empty() || !work()) return;  // failed, or the writer is done and all is synced
-      target = written_;
-      snapIndex = writtenSnapIndex_;
-      syncStarted_ = target;
-      file = cur_;
+      std::lock_guard<std::mutex> lk(mu_);
+      if (doWrite) {
+        written_ = batchEnd;
+        writtenSnapIndex_ = writerSnapIndex_;
+        writing_ = false;
+      }
+      if (syncRequested_ > syncStarted_ && written_ > syncStarted_) {
+        target = written_;
+        snapIndex = writtenSnapIndex_;
+        syncStarted_ = target;
+        file = cur_;
+      }
     }
+    // More may be pending already; let the other thread write it meanwhile.
+    workCv_.notify_one();
+    if (!file) continue;
     try {
       Fdatasync(file->fd, file->path);
     } catch (const std::exception& e) {
@@ -681,8 +688,6 @@ void Wal::SyncLoop() {
         durableSnapIndex_ = std::max(durableSnapIndex_, snapIndex);
       }
     }
-    // Another request may have arrived while this thread was in fdatasync.
-    syncCv_.notify_one();
     if (notify_) notify_();
   }
 }
@@ -768,12 +773,10 @@ void Wal::Close() {
     stopping_ = true;
     syncRequested_ = appended_;
   }
-  workCv_.notify_one();
-  syncCv_.notify_all();
+  workCv_.notify_all();
   spaceCv_.notify_all();
-  if (writer_.joinable()) writer_.join();
-  for (auto& t : syncers_) t.join();
-  syncers_.clear();
+  for (auto& t : io_) t.join();
+  io_.clear();
   std::lock_guard<std::mutex> lk(mu_);
   stopped_ = true;
   cur_.reset();

@@ -8,16 +8,16 @@
 //   `.tmp` name, synced, renamed into place and the directory synced, so a
 //   segment file always starts with a valid META record.
 // - Threads: the JS thread encodes records (CRC included) into a bounded
-//   pending buffer; one writer thread swaps that buffer out and writes it
-//   (page cache); kSyncThreads sync threads run fdatasync whenever a sync was
-//   requested and something was written since the last fdatasync started.
-//   Everything appended while an fdatasync runs is made durable by a later
-//   one: group commit with no timer and no busy-waiting. Two sync threads let
-//   a new fdatasync start while the previous one is still in the kernel, so a
-//   waiter never waits for one full fdatasync before its own can begin; this
-//   roughly doubles throughput with many appenders. Since each fdatasync
-//   makes durable everything written before it started, completions may come
-//   in any order: durable = max over completed fdatasyncs of what they covered.
+//   pending buffer. Two I/O threads share the work: one at a time takes the
+//   pending buffer and writes it (the writer role, so batches land in order),
+//   then runs fdatasync if a sync was requested and something was written
+//   since the latest fdatasync started. Everything appended while an
+//   fdatasync runs is made durable by a later one: group commit with no timer
+//   and no busy-waiting. With two threads a new write + fdatasync can start
+//   while the previous fdatasync is still in the kernel, so a waiter never
+//   sits out a whole fdatasync before its own can begin. Each fdatasync makes
+//   durable everything written before it started, so completions may come in
+//   any order: durable = max over completed fdatasyncs of what they covered.
 // - Bounds: pending bytes <= pendingBytesMax. An append that would exceed it
 //   blocks the JS thread until the writer takes the buffer (at most one write
 //   plus one fdatasync). Blocking is preferred to failing: it cannot lose data
@@ -129,8 +129,7 @@ class Wal {
   void ScanSegment(size_t k, bool isLast, std::vector<std::vector<uint8_t>>* buffers, Recovered* out);
   void CreateSegment(uint64_t seq, uint64_t firstIndex);  // becomes the current segment
   void Enqueue(const std::vector<uint8_t>& bytes, const std::vector<PendingRecord>& recs, size_t reserve);
-  void WriterLoop();
-  void SyncLoop();
+  void IoLoop();
   void WriteBatch(const std::vector<uint8_t>& buf, const std::vector<PendingRecord>& recs);
   void WriteAt(const uint8_t* p, size_t n);
   void Fail(const std::string& msg);
@@ -153,8 +152,7 @@ class Wal {
 
   // Shared between the JS thread, the writer and the sync threads; guarded by mu_.
   std::mutex mu_;
-  std::condition_variable workCv_;   // writer waits for work
-  std::condition_variable syncCv_;   // sync threads wait for work
+  std::condition_variable workCv_;   // I/O threads wait for work
   std::condition_variable spaceCv_;  // appenders wait for pending space
   std::vector<uint8_t> pending_;
   std::vector<PendingRecord> pendingRecs_;
@@ -168,7 +166,8 @@ class Wal {
   uint64_t written_ = 0;           // appended bytes the writer has written
   uint64_t writtenSnapIndex_ = 0;  // snapshot index as of written_
   uint64_t syncStarted_ = 0;       // written_ when the latest fdatasync started
-  bool writerDone_ = false;
+  bool writing_ = false;           // an I/O thread holds the writer role
+  int spaceWaiters_ = 0;           // appends blocked on pending space
   std::shared_ptr<File> cur_;      // the current segment
   Stats stats_;
 
@@ -182,8 +181,7 @@ class Wal {
   std::vector<uint8_t> lastHardStateRecord_;
   std::vector<uint8_t> lastSnapshotRecord_;
   std::function<void()> notify_;
-  std::thread writer_;
-  std::vector<std::thread> syncers_;
+  std::vector<std::thread> io_;
   std::mutex closeMu_;
 };
 
