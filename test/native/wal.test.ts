@@ -436,6 +436,35 @@ test('a missing directory is created, parents included', async () => {
   await w.close();
 });
 
+// A process that exits with its WAL still open must neither hang nor crash,
+// and what it synced must be there.
+test('exiting with an open WAL is clean', async () => {
+  const dir = freshDir('exit-open');
+  const script = [
+    `import { Wal } from ${JSON.stringify(path.join(root, 'src/native.ts'))};`,
+    `import { encodeEntries, makeEntries } from ${JSON.stringify(path.join(here, 'wal-helpers.ts'))};`,
+    `const w = Wal.open({ dir: ${JSON.stringify(dir)}, clusterId: 7, memberId: 1 });`,
+    `w.appendEntries(encodeEntries(makeEntries(1, 5, 1)));`,
+    `await w.sync();`,
+    `w.appendEntries(encodeEntries(makeEntries(6, 6, 1)));`,
+    `console.log('synced');`,
+  ].join('\n');
+  const file = path.join(path.dirname(dir), 'exit-open.ts');
+  fs.writeFileSync(file, script);
+  const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  assert.equal(code, 0);
+  assert.match(out, /synced/);
+  const w = open(dir);
+  // The environment cleanup hook closed the WAL, which writes and syncs what was appended.
+  assert.equal(w.recovered.entryCount, 6);
+  await w.close();
+});
+
 // Kills a child appender with SIGKILL at seeded random moments; every index it
 // acknowledged (printed after sync() resolved) must be recovered.
 test('crash: every acknowledged entry survives SIGKILL', async () => {
