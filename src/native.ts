@@ -226,6 +226,11 @@ export interface WalOpenOptions {
    * ERR_BAD_ARGUMENT.
    */
   pendingBytesMax?: number;
+  /**
+   * Testing only: fdatasync fails (as with EIO) once this many have
+   * succeeded, to exercise the failure path (ERR_WAL_IO) without a broken disk.
+   */
+  testingFailFdatasyncAfter?: number;
 }
 
 export interface WalRecovered {

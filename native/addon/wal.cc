@@ -125,6 +125,8 @@ class WalWrap : public Napi::ObjectWrap<WalWrap> {
     opts.memberId = FieldIndex(env, o, "memberId", "options");
     if (!o.Get("segmentBytes").IsUndefined()) opts.segmentBytes = FieldIndex(env, o, "segmentBytes", "options");
     if (!o.Get("pendingBytesMax").IsUndefined()) opts.pendingBytesMax = FieldIndex(env, o, "pendingBytesMax", "options");
+    if (!o.Get("testingFailFdatasyncAfter").IsUndefined())
+      opts.testingFailFdatasyncAfter = FieldIndex(env, o, "testingFailFdatasyncAfter", "options");
 
     auto rec = std::make_unique<kw::Recovered>();
     try {

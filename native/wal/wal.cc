@@ -675,6 +675,10 @@ void Wal::IoLoop() {
     workCv_.notify_one();
     if (!file) continue;
     try {
+      if (opts_.testingFailFdatasyncAfter != 0 && target != 0) {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (stats_.fdatasyncs >= opts_.testingFailFdatasyncAfter) ThrowIo("fdatasync failed on", file->path, EIO);
+      }
       Fdatasync(file->fd, file->path);
     } catch (const std::exception& e) {
       Fail(e.what());

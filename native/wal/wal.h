@@ -53,6 +53,9 @@ struct Options {
   uint64_t memberId = 0;
   uint64_t segmentBytes = 64ull << 20;
   uint64_t pendingBytesMax = 16ull << 20;
+  // Testing only: the I/O threads' fdatasync fails with EIO once this many
+  // have succeeded (0 = never). Exercises the failure path without a broken disk.
+  uint64_t testingFailFdatasyncAfter = 0;
 };
 
 constexpr uint64_t kSegmentBytesMin = 4096;

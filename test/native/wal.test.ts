@@ -429,6 +429,28 @@ test('close() then use -> ERR_WAL_CLOSED', async () => {
   await again.close();
 });
 
+test('a failed fdatasync fails the WAL for good with ERR_WAL_IO; acknowledged data survives', async () => {
+  const dir = freshDir('io-fail');
+  let w = Wal.open({ dir, clusterId: 7, memberId: 1, testingFailFdatasyncAfter: 2 });
+  w.appendEntries(encodeEntries(makeEntries(1, 3, 1)));
+  await w.sync();
+  w.appendEntries(encodeEntries(makeEntries(4, 4, 1)));
+  await w.sync();
+  assert.equal(w.stats().fdatasyncs, 2);
+  w.appendEntries(encodeEntries(makeEntries(5, 5, 1)));
+  await rejectsCode(w.sync(), 'ERR_WAL_IO');
+  const e = throwsCode(() => w.appendEntries(encodeEntries(makeEntries(6, 6, 1))), 'ERR_WAL_IO');
+  assert.match(e.message, /fdatasync failed.*errno 5/);
+  await rejectsCode(w.sync(), 'ERR_WAL_IO');
+  throwsCode(() => w.releaseBefore(1), 'ERR_WAL_IO');
+  await w.close();
+  w = open(dir);
+  const got = decodeEntries(w.recovered.entries);
+  assert.ok(got.length >= 4, `recovered ${got.length}`);
+  sameEntries(got.slice(0, 4), makeEntries(1, 4, 1));
+  await w.close();
+});
+
 test('a missing directory is created, parents included', async () => {
   const dir = path.join(freshDir('nested'), 'a', 'b');
   const w = open(dir);
