@@ -284,6 +284,34 @@ test('a checksum failure in the middle is refused with the file and offset', asy
   throwsCode(() => open(dir), 'ERR_WAL_CORRUPT');
 });
 
+test('a flipped length field in the middle is refused, not taken for a torn tail', async () => {
+  const dir = freshDir('corrupt-length');
+  const w = open(dir);
+  w.appendEntries(encodeEntries(makeEntries(1, 10, 1, 50)));
+  await w.close();
+  const [file] = segmentFiles(dir);
+  const rec = 12 + 21 + 50;
+  const fourth = 56 + 3 * rec;
+  const fd = fs.openSync(file!, 'r+');
+  // Length 83 -> 83 + 4096: the record would swallow the rest of the data.
+  fs.writeSync(fd, Buffer.from([0x10]), 0, 1, fourth + 5);
+  fs.closeSync(fd);
+  const e = throwsCode(() => open(dir), 'ERR_WAL_CORRUPT');
+  assert.ok(e.message.includes(`offset ${fourth}`), e.message);
+});
+
+test('a damaged segment header is refused', async () => {
+  const dir = freshDir('corrupt-header');
+  const w = open(dir);
+  w.appendEntries(encodeEntries(makeEntries(1, 3, 1)));
+  await w.close();
+  const [file] = segmentFiles(dir);
+  const fd = fs.openSync(file!, 'r+');
+  fs.writeSync(fd, Buffer.from([0xee]), 0, 1, 30);
+  fs.closeSync(fd);
+  throwsCode(() => open(dir), 'ERR_WAL_CORRUPT', /offset 0/);
+});
+
 test('corruption in an earlier segment is refused even at its end', async () => {
   const dir = freshDir('corrupt-early');
   const w = open(dir, { segmentBytes: 4096 });
