@@ -212,11 +212,25 @@ export interface RaftNodeConstructor {
 // ---------------------------------------------------------------------------
 
 export interface WalOpenOptions {
+  /** Directory of the WAL; created (with missing parents) when absent. */
   dir: string;
   clusterId: number;
   memberId: number;
-  /** Segment size in bytes (preallocated). */
+  /** Segment size in bytes (preallocated); default 64 MiB, in [4 KiB, 1 GiB]. */
   segmentBytes?: number;
+  /**
+   * Bound on appended-but-not-yet-written bytes (records with their 12-byte
+   * headers); default 16 MiB, in [64 KiB, 1 GiB]. An append that would exceed
+   * it blocks the JS thread until the writer thread takes the buffer (at most
+   * one write plus one fdatasync); a single append larger than it throws
+   * ERR_BAD_ARGUMENT.
+   */
+  pendingBytesMax?: number;
+  /**
+   * Testing only: fdatasync fails (as with EIO) once this many have
+   * succeeded, to exercise the failure path (ERR_WAL_IO) without a broken disk.
+   */
+  testingFailFdatasyncAfter?: number;
 }
 
 export interface WalRecovered {
@@ -229,20 +243,58 @@ export interface WalRecovered {
   truncatedBytes: number;
 }
 
+export interface WalStats {
+  /** fdatasync calls made by the writer thread (group commit shares them). */
+  fdatasyncs: number;
+  appendedBytes: number;
+  durableBytes: number;
+  /** Segment files currently in the directory. */
+  segments: number;
+  segmentsCreated: number;
+  segmentsRemoved: number;
+  /** The log's last index as appended (durable or not). */
+  lastIndex: number;
+  /** The latest durable snapshot marker's index. */
+  snapshotIndex: number;
+  /** Appends that had to wait for pending space (backpressure). */
+  backpressureWaits: number;
+}
+
+/**
+ * Errors: ERR_BAD_ARGUMENT (nothing written), ERR_WAL_IO (the WAL has failed
+ * for good after a write or fsync error), ERR_WAL_CLOSED; at open also
+ * ERR_WAL_CORRUPT and ERR_WAL_MISMATCH. See docs/wal.md.
+ */
 export interface Wal {
   /** What the WAL held at open. */
   readonly recovered: WalRecovered;
-  /** Append entries (entries format); not durable until sync(). */
+  /**
+   * Append entries (entries format); not durable until sync(). The first
+   * index must be in (snapshotIndex, lastIndex + 1]; an index <= lastIndex
+   * supersedes the entries from there on (a follower truncating a conflict).
+   * Indexes must be consecutive and terms non-decreasing.
+   */
   appendEntries(entries: Buffer): void;
+  /** Term must not decrease. */
   appendHardState(hs: HardState): void;
+  /**
+   * Index must not decrease. Drops entries <= index; later entries survive
+   * only when the log holds entry `index` with this term.
+   */
   appendSnapshot(meta: SnapshotMeta): void;
   /**
    * Resolve once every record appended before this call is durable. Calls that
    * arrive while an fdatasync runs share the next one (group commit).
    */
   sync(): Promise<void>;
-  /** Remove segments wholly below the snapshot index. Returns the number removed. */
+  /**
+   * Remove segments wholly below `index` (every entry in them < index),
+   * never the current one, and never beyond the latest durable snapshot
+   * marker. Returns the number removed.
+   */
   releaseBefore(index: number): number;
+  stats(): WalStats;
+  /** Write and sync everything appended, stop the writer thread, release the directory lock. */
   close(): Promise<void>;
 }
 
@@ -268,4 +320,70 @@ try {
 
 export const addon: Addon = loaded;
 export const RaftNode: RaftNodeConstructor = loaded.RaftNode;
-export const Wal: WalConstructor = loaded.Wal;
+/**
+ * The addon's Wal behind a thin wrapper: sync() calls made in one synchronous
+ * run of JS (say, a thousand appenders resumed by one fdatasync) share a single
+ * native sync, issued in a microtask after them. That crosses the N-API seam
+ * and creates a native promise once per batch instead of once per caller.
+ * Correct because the native sync runs after every one of those calls, so it
+ * covers everything appended before each of them.
+ */
+class CoalescingWal implements Wal {
+  readonly #w: Wal;
+  #batch: Promise<void> | null = null;
+  #flush: (() => void) | null = null;
+
+  constructor(w: Wal) {
+    this.#w = w;
+  }
+
+  get recovered(): WalRecovered {
+    return this.#w.recovered;
+  }
+
+  appendEntries(entries: Buffer): void {
+    this.#w.appendEntries(entries);
+  }
+
+  appendHardState(hs: HardState): void {
+    this.#w.appendHardState(hs);
+  }
+
+  appendSnapshot(meta: SnapshotMeta): void {
+    this.#w.appendSnapshot(meta);
+  }
+
+  sync(): Promise<void> {
+    if (this.#batch === null) {
+      this.#batch = new Promise<void>((resolve, reject) => {
+        this.#flush = () => {
+          this.#batch = null;
+          this.#flush = null;
+          this.#w.sync().then(resolve, reject);
+        };
+      });
+      queueMicrotask(() => this.#flush?.());
+    }
+    return this.#batch;
+  }
+
+  releaseBefore(index: number): number {
+    return this.#w.releaseBefore(index);
+  }
+
+  stats(): WalStats {
+    return this.#w.stats();
+  }
+
+  close(): Promise<void> {
+    // A sync() called before close() must still see its records made durable.
+    this.#flush?.();
+    return this.#w.close();
+  }
+}
+
+export const Wal: WalConstructor = {
+  open(options: WalOpenOptions): Wal {
+    return new CoalescingWal(loaded.Wal.open(options));
+  },
+};
