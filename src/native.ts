@@ -52,7 +52,11 @@ export type RaftRole = 'follower' | 'candidate' | 'precandidate' | 'leader';
 
 export interface RaftConfig {
   id: number;
-  /** Voters at bootstrap (ignored on restart when a hard state or snapshot exists). */
+  /**
+   * Voters at bootstrap. On restart with a snapshot the snapshot's configuration
+   * is used instead; without one the host passes the same bootstrap lists again
+   * and the core replays the committed ConfChange entries up to `applied` on top.
+   */
   voters: number[];
   learners?: number[];
   /** Election timeout in ticks; the randomized timeout is in [electionTicks, 2*electionTicks). */
@@ -252,9 +256,13 @@ export interface WalConstructor {
 
 // ---------------------------------------------------------------------------
 
+/** Wire message type numbers by name (MsgApp, MsgVote, ...), docs/native-format.md. */
+export type MessageTypes = Readonly<Record<string, number>>;
+
 interface Addon {
   version: string;
   RaftNode: RaftNodeConstructor;
+  messageTypes: MessageTypes;
   Wal: WalConstructor;
 }
 
@@ -268,4 +276,5 @@ try {
 
 export const addon: Addon = loaded;
 export const RaftNode: RaftNodeConstructor = loaded.RaftNode;
+export const messageTypes: MessageTypes = loaded.messageTypes;
 export const Wal: WalConstructor = loaded.Wal;
