@@ -5,8 +5,11 @@
 //
 // Seam costs: every call crosses once; entries and messages cross as Buffers
 // in the documented wire formats (docs/native-format.md), never as one
-// JavaScript object per entry. Outbound message buffers are handed to
-// JavaScript without a copy (the core's per-peer byte strings are adopted).
+// JavaScript object per entry. Buffers are copied out of the core rather than
+// adopted as external memory: N-API runs finalizers of external buffers only
+// on a later event-loop turn, so a host that drains many Readies in one turn
+// would hold all of them; copied buffers are reclaimed by the garbage
+// collector alone (measured: copying is as fast in bench/raft.ts).
 #include <cmath>
 #include <memory>
 #include <new>
@@ -119,14 +122,6 @@ Napi::Object ConfStateObject(Napi::Env env, const raft::ConfState& cs) {
 }
 
 Napi::Number Num(Napi::Env env, uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); }
-
-// Hands a std::string to JavaScript as a Buffer without copying its bytes.
-Napi::Value AdoptString(Napi::Env env, std::string&& s) {
-  auto* owned = new std::string(std::move(s));
-  return Napi::Buffer<uint8_t>::NewOrCopy(
-      env, reinterpret_cast<uint8_t*>(owned->data()), owned->size(),
-      [](Napi::Env, uint8_t*, std::string* hint) { delete hint; }, owned);
-}
 
 raft::RaftOptions ParseConfig(const Napi::Value& v) {
   if (!v.IsObject()) ThrowBadArgument("config must be an object");
@@ -387,12 +382,17 @@ class RaftNodeWrap : public Napi::ObjectWrap<RaftNodeWrap> {
                                                   rd.snapshotData->size()));
         o.Set("snapshot", s);
       }
-      Napi::Array msgs = Napi::Array::New(env, rd.messages.size());
-      for (uint32_t i = 0; i < rd.messages.size(); i++) {
+      uint32_t nonEmpty = 0;
+      for (const auto& [to, data] : *rd.messages)
+        if (!data.empty()) nonEmpty++;
+      Napi::Array msgs = Napi::Array::New(env, nonEmpty);
+      uint32_t k = 0;
+      for (const auto& [to, data] : *rd.messages) {
+        if (data.empty()) continue;
         Napi::Object m = Napi::Object::New(env);
-        m.Set("to", Num(env, rd.messages[i].first));
-        m.Set("data", AdoptString(env, std::move(rd.messages[i].second)));
-        msgs.Set(i, m);
+        m.Set("to", Num(env, to));
+        m.Set("data", Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(data.data()), data.size()));
+        msgs.Set(k++, m);
       }
       o.Set("messages", msgs);
       Napi::Array reads = Napi::Array::New(env, rd.readStates.size());

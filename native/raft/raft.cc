@@ -713,6 +713,12 @@ bool Raft::maybeCommit() {
   return true;
 }
 
+bool Raft::outboxEmpty() const {
+  for (const auto& [id, buf] : outbox_)
+    if (!buf.empty()) return false;
+  return true;
+}
+
 std::string& Raft::outboxFor(Id to) {
   for (auto& [id, buf] : outbox_)
     if (id == to) return buf;
@@ -1138,7 +1144,7 @@ bool Raft::hasReady() const {
   if (HardState{term_, vote_, committed_} != prevHardState_) return true;
   if (log_.lastIndex() > stabled_) return true;
   if (committed_ > std::max(applied_, log_.offset())) return true;
-  return !outbox_.empty() || snapshotToPersist_ || !readStates_.empty();
+  return !outboxEmpty() || snapshotToPersist_ || !readStates_.empty();
 }
 
 ReadyOut Raft::ready() {
@@ -1191,8 +1197,18 @@ ReadyOut Raft::ready() {
     if (role_ == Role::kLeader) uncommittedBytes_ -= std::min(payload, uncommittedBytes_);
     applying_ = hi;
   }
-  rd.messages = std::move(outbox_);
-  outbox_.clear();
+  // Members leave and join rarely; drop buffers of destinations that had
+  // nothing to send, and bound the capacity kept for reuse.
+  constexpr size_t kOutboxKeepBytesMax = size_t{64} << 20;
+  for (auto& [id, buf] : handedOut_) {
+    buf.clear();
+    if (buf.capacity() > kOutboxKeepBytesMax) buf.shrink_to_fit();
+  }
+  std::swap(outbox_, handedOut_);
+  outbox_.erase(std::remove_if(outbox_.begin(), outbox_.end(),
+                               [this](const std::pair<Id, std::string>& p) { return progress_.count(p.first) == 0; }),
+                outbox_.end());
+  rd.messages = &handedOut_;
   rd.readStates = std::move(readStates_);
   readStates_.clear();
   roundOpen_ = false;

@@ -109,7 +109,9 @@ struct ReadyOut {
   const uint8_t* committed = nullptr;
   size_t committedLen = 0;
   uint32_t committedCount = 0;
-  std::vector<std::pair<Id, std::string>> messages;
+  // Per destination, a concatenation of messages; entries with an empty
+  // string carry nothing. Valid until the next call into the core.
+  const std::vector<std::pair<Id, std::string>>* messages = nullptr;
   bool hasSnapshot = false;
   SnapshotMeta snapshot;
   const std::string* snapshotData = nullptr;
@@ -285,8 +287,12 @@ class Raft {
   bool roundOpen_ = false;
   std::vector<ReadState> readStates_;
 
-  // Outbox, grouped per destination.
+  // Outbox, grouped per destination. Double-buffered: the half handed out in
+  // a Ready is cleared (keeping its capacity) when the next Ready swaps it
+  // back, so steady-state sending allocates nothing.
   std::vector<std::pair<Id, std::string>> outbox_;
+  std::vector<std::pair<Id, std::string>> handedOut_;
+  bool outboxEmpty() const;
 
   // Ready bookkeeping.
   bool readyOutstanding_ = false;
