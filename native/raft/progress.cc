@@ -33,7 +33,7 @@ void Inflights::freeLE(Index idx) {
 void Progress::resetState(ProgressState s) {
   msgAppFlowPaused = false;
   pendingSnapshot = 0;
-  fullWindowHeartbeats = 0;
+  stalledHeartbeats = 0;
   state = s;
   inflights.reset();
 }

@@ -61,10 +61,12 @@ struct Progress {
   // In probe state: a probe is outstanding, wait for its answer.
   bool msgAppFlowPaused = false;
   bool isLearner = false;
-  // Heartbeat responses seen in a row while the inflight window stayed full
-  // and no append was acknowledged: the pipeline lost messages, so the
-  // leader falls back to probing instead of waiting forever.
-  uint32_t fullWindowHeartbeats = 0;
+  // Heartbeat responses seen while the member made no progress: with the
+  // inflight window full (replicate) or a snapshot outstanding (snapshot).
+  // Past a bound the leader assumes the messages were lost and probes again
+  // instead of waiting forever for an answer (or a host report) that will
+  // never come.
+  uint32_t stalledHeartbeats = 0;
   Inflights inflights;
 
   void becomeProbe();

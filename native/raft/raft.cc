@@ -19,6 +19,10 @@ constexpr size_t kConfHistoryMax = 256;
 // Heartbeat responses with a full, unacknowledged inflight window before
 // the leader assumes the pipeline lost messages and probes again.
 constexpr uint32_t kFullWindowHeartbeatsMax = 2;
+// Election timeouts a snapshot may stay unacknowledged (and unreported by
+// the host through reportSnapshot) before the leader probes and, when still
+// needed, sends it again. Generous, because a large snapshot takes time.
+constexpr uint32_t kSnapshotWaitElectionTimeouts = 4;
 
 [[noreturn]] void Fail(ErrorCode code, const std::string& msg, Id leader = 0) { throw RaftError(code, msg, leader); }
 
@@ -479,7 +483,7 @@ void Raft::stepLeader(const Message& m) {
       }
       bool oldPaused = pr->isPaused();
       if (pr->maybeUpdate(m.index) || (pr->match == m.index && pr->state == ProgressState::kProbe)) {
-        pr->fullWindowHeartbeats = 0;
+        pr->stalledHeartbeats = 0;
         if (pr->state == ProgressState::kProbe) {
           pr->becomeReplicate();
         } else if (pr->state == ProgressState::kSnapshot && pr->match + 1 >= log_.firstIndex()) {
@@ -504,7 +508,10 @@ void Raft::stepLeader(const Message& m) {
       pr->recentActive = true;
       pr->msgAppFlowPaused = false;
       if (pr->state == ProgressState::kReplicate && pr->inflights.full()) {
-        if (++pr->fullWindowHeartbeats >= kFullWindowHeartbeatsMax) pr->becomeProbe();
+        if (++pr->stalledHeartbeats >= kFullWindowHeartbeatsMax) pr->becomeProbe();
+      } else if (pr->state == ProgressState::kSnapshot) {
+        uint32_t wait = kSnapshotWaitElectionTimeouts * std::max<uint32_t>(1, opts_.electionTicks / opts_.heartbeatTicks);
+        if (++pr->stalledHeartbeats >= wait) pr->becomeProbe();
       }
       if (pr->match < log_.lastIndex() || pr->state == ProgressState::kProbe) maybeSendAppend(m.from, *pr, true);
       onReadAck(m.from, m.context, m.contextLen);

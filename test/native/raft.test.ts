@@ -412,15 +412,59 @@ test('ReadIndex on the leader and forwarded from a follower', () => {
 });
 
 test('ReadIndex on a new leader waits for an entry of its term to commit', () => {
+  const n = new RaftNode(baseConfig(1, [1, 2, 3], { preVote: false, checkQuorum: false }));
+  n.campaign();
+  n.step(encodeMessage({ type: T.MsgVoteResp, to: 1, from: 2, term: 2 }));
+  assert.is(n.status().role, 'leader');
+  drain(n);
+  n.readIndex(Buffer.from('early'));
+  let rd = n.ready();
+  const hbs = rd.messages.flatMap((m) => splitMessages(m.data)).filter((m) => m.typeName === 'MsgHeartbeat');
+  assert.is(hbs.length, 0, 'no confirmation round before the term has a committed entry');
+  assert.is(rd.readStates.length, 0);
+  n.advance();
+  // Follower 2 acknowledges the new term's empty entry: it commits, and the
+  // held read starts its heartbeat round.
+  n.step(encodeMessage({ type: T.MsgAppResp, to: 1, from: 2, term: 2, index: 1 }));
+  assert.is(n.status().commit, 1);
+  rd = n.ready();
+  const round = rd.messages.flatMap((m) => splitMessages(m.data)).filter((m) => m.typeName === 'MsgHeartbeat' && m.context.length > 0);
+  assert.is(round.length, 2);
+  n.advance();
+  n.step(encodeMessage({ type: T.MsgHeartbeatResp, to: 1, from: 3, term: 2, context: round[0].context }));
+  rd = n.ready();
+  assert.equal(rd.readStates.map((r) => [r.index, r.ctx.toString()]), [[1, 'early']]);
+  n.advance();
+});
+
+test('reportSnapshot and reportUnreachable move a follower back to probing', () => {
   const c = new Cluster([1, 2, 3]);
   const l = c.elect();
+  const f = [1, 2, 3].find((x) => x !== l)!;
+  c.node(l).propose(Buffer.from('a'));
   c.stabilize();
-  // Hold back appends so that the new leader's empty entry does not commit.
-  const n = c.node(l);
-  c.isolate(l);
-  c.node(l).transferLeader([1, 2, 3].find((x) => x !== l)!); // no-op effect, isolated
+  assert.is(c.node(l).status().progress![f].state, 'replicate');
+  c.node(l).reportUnreachable(f);
+  assert.is(c.node(l).status().progress![f].state, 'probe');
+  c.tick(2);
+  assert.is(c.node(l).status().progress![f].state, 'replicate');
+  // A snapshot that never arrives: the host reports the failure.
+  c.isolate(f);
+  for (let i = 0; i < 5; i++) c.node(l).propose(Buffer.from(`x${i}`));
+  c.stabilize();
+  const applied = c.node(l).status().applied;
+  c.node(l).createSnapshot(applied, Buffer.from('S'));
+  c.filter = (m) => m.typeName !== 'MsgSnap';
   c.heal();
-  assert.ok(n.status().commit >= 1);
+  c.tick(3);
+  assert.is(c.node(l).status().progress![f].state, 'snapshot');
+  c.node(l).reportSnapshot(f, false);
+  assert.is(c.node(l).status().progress![f].state, 'probe');
+  c.filter = undefined;
+  c.tick(3);
+  assert.is(c.node(l).status().progress![f].state, 'replicate');
+  assert.equal(appliedData(c.get(f)), ['a']);
+  assert.is(c.get(f).snapshot!.data.toString(), 'S');
 });
 
 test('restart from RaftRestoreState keeps term, vote, log and commit', () => {
