@@ -138,6 +138,7 @@ Raft::Raft(const RaftOptions& opts, const RestoreState* restore) : opts_(opts), 
 
   config_ = base;
   switchToConfig(base);
+  confHistory_.push_back({log_.offset(), config_});
   // Membership changes the host applied before the restart (up to
   // `applied`) are not in the snapshot; replay them from the log.
   for (Index i = log_.offset() + 1; i <= applied_; i++) {
@@ -149,11 +150,12 @@ Raft::Raft(const RaftOptions& opts, const RestoreState* restore) : opts_(opts), 
       Config next = ApplyConfChange(config_, cc);
       configIndex_ = i;
       switchToConfig(next);
+      confHistory_.push_back({i, config_});
     } catch (const RaftError&) {
       // Refused when it was first applied too; the configuration stayed.
     }
   }
-  confHistory_.push_back({configIndex_, config_});
+  while (confHistory_.size() > kConfHistoryMax) confHistory_.pop_front();
 
   // The hard state's term is never below the log's last term; take the
   // larger so that a restore without a hard state still starts consistent.
@@ -1270,7 +1272,9 @@ void Raft::createSnapshot(Index index, const uint8_t* data, size_t len) {
   const Config* conf = nullptr;
   for (const auto& [at, c] : confHistory_)
     if (at <= index) conf = &c;
-  KEELSON_ASSERT(conf != nullptr, "no configuration known at the snapshot index");
+  if (conf == nullptr)
+    Fail(ErrorCode::kSnapshot, "createSnapshot: the configuration at index " + std::to_string(index) +
+                                   " is no longer known (too many membership changes since the last snapshot)");
   snapshot_.index = index;
   snapshot_.term = t;
   snapshot_.conf = conf->toConfState();

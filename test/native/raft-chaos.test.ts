@@ -5,7 +5,7 @@
 // printed on failure.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { isNativeError } from '../../src/native.ts';
+import { isNativeError, type ConfChange } from '../../src/native.ts';
 import { Cluster, type Entry } from './raft-harness.ts';
 
 function rng(seed: number): () => number {
@@ -22,8 +22,17 @@ function rng(seed: number): () => number {
 
 function runChaos(seed: number, steps: number, bug = false): void {
   const rnd = rng(seed);
-  const ids = [1, 2, 3, 4, 5];
-  const c = new Cluster(ids, (id) => ({ seed: seed * 31 + id, maxInflightMsgs: 8, ...(bug ? { testingBug: 'commitPreviousTerm' as const } : {}) }));
+  const ids = [1, 2, 3, 4, 5, 6];
+  // Member 6 starts outside the configuration; membership changes add it as
+  // a learner, promote it, remove it, or swap voters through joint consensus.
+  const c = new Cluster(ids, (id) => ({ seed: seed * 31 + id, maxInflightMsgs: 8, ...(bug ? { testingBug: 'commitPreviousTerm' as const } : {}) }), [1, 2, 3, 4, 5]);
+  const changes: Array<ConfChange> = [
+    { changes: [{ type: 'addLearner', nodeId: 6 }] },
+    { changes: [{ type: 'addNode', nodeId: 6 }] },
+    { changes: [{ type: 'removeNode', nodeId: 6 }] },
+    { changes: [{ type: 'addNode', nodeId: 6 }, { type: 'removeNode', nodeId: 5 }] },
+    { changes: [{ type: 'addNode', nodeId: 5 }, { type: 'addLearner', nodeId: 6 }] },
+  ];
   const chosen = new Map<number, string>();
   const seen = new Map<number, number>();
   let proposed = 0;
@@ -66,7 +75,16 @@ function runChaos(seed: number, steps: number, bug = false): void {
           if (!isNativeError(e)) throw e;
         }
       }
-    } else if (r < 0.19) {
+    } else if (r < 0.2) {
+      const l = c.leader();
+      if (l) {
+        try {
+          c.node(l).proposeConfChange(changes[Math.floor(rnd() * changes.length)]);
+        } catch (e) {
+          if (!isNativeError(e)) throw e;
+        }
+      }
+    } else if (r < 0.22) {
       for (const m of c.members.values()) {
         const s = m.node.status();
         if (s.applied > s.firstIndex + 5) {
@@ -96,7 +114,13 @@ function runChaos(seed: number, steps: number, bug = false): void {
   c.node(l).propose(Buffer.from('final'));
   c.tick(10);
   check();
-  const lens = [...c.members.values()].map((m) => m.node.status().applied);
+  const cs = c.node(l).status().confState;
+  const inConfig = new Set([...cs.voters, ...cs.learners]);
+  if (process.env.KEELSON_RAFT_CHAOS_VERBOSE) {
+    const confs = c.get(l).confStates.map((x) => `${x.voters.join(',')}|${x.votersOutgoing.join(',')}|${x.learners.join(',')}`);
+    console.log(`seed ${seed}: applied ${c.node(l).status().applied}, term ${c.node(l).status().term}, configs ${confs.join(' ; ')}`);
+  }
+  const lens = [...c.members.values()].filter((m) => inConfig.has(m.id)).map((m) => m.node.status().applied);
   if (!lens.every((x) => x === lens[0])) console.error(JSON.stringify([...c.members.values()].map((m) => { const s = m.node.status(); return { id: m.id, role: s.role, term: s.term, lead: s.lead, commit: s.commit, applied: s.applied, first: s.firstIndex, last: s.lastIndex, progress: s.progress, snap: m.snapshot?.index }; }), null, 1));
   assert.ok(lens.every((x) => x === lens[0]), `seed ${seed}: members did not converge: ${lens}`);
 }
