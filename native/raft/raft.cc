@@ -483,6 +483,10 @@ void Raft::stepLeader(const Message& m) {
         }
         return;
       }
+      if (m.index > log_.lastIndex())
+        Fail(ErrorCode::kBadMessage, "append response from " + std::to_string(m.from) + " acknowledges index " +
+                                         std::to_string(m.index) + " beyond the leader's last index " +
+                                         std::to_string(log_.lastIndex()));
       bool oldPaused = pr->isPaused();
       if (pr->maybeUpdate(m.index) || (pr->match == m.index && pr->state == ProgressState::kProbe)) {
         pr->stalledHeartbeats = 0;
