@@ -66,7 +66,7 @@ export interface RaftConfig {
   checkQuorum: boolean;
   /** Upper bound on the bytes of entries in one append message. */
   maxSizePerMsgBytes: number;
-  /** Per-follower inflight window: messages and bytes. */
+  /** Per-follower inflight window: appends in flight, and their bytes (0: no byte bound). */
   maxInflightMsgs: number;
   maxInflightBytes: number;
   /** Bound on the bytes of proposed but not yet committed entries on the leader. */
