@@ -923,6 +923,9 @@ void Raft::propose(const uint8_t* data, size_t len) {
 }
 
 void Raft::proposeBatch(const uint8_t* p, size_t n, uint32_t count) {
+  // Every record takes at least its 4-byte length: a count beyond that is
+  // refused before anything is allocated for it.
+  if (count > n / 4) Fail(ErrorCode::kBadArgument, "proposeBatch: " + std::to_string(count) + " records cannot fit in " + std::to_string(n) + " bytes");
   std::vector<ProposedEntry> ents;
   ents.reserve(count);
   size_t off = 0;

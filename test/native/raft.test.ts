@@ -553,6 +553,7 @@ test('bad message buffers are refused with ERR_BAD_MESSAGE and change nothing', 
   throwsCode(() => node.step('nope' as unknown as Buffer), 'ERR_BAD_MESSAGE');
   throwsCode(() => node.proposeBatch(Buffer.from([5, 0, 0, 0, 1]), 1), 'ERR_BAD_ARGUMENT');
   throwsCode(() => node.proposeBatch(batch([Buffer.from('a')]), 2), 'ERR_BAD_ARGUMENT');
+  throwsCode(() => node.proposeBatch(Buffer.alloc(8), 2 ** 32 - 1), 'ERR_BAD_ARGUMENT');
   // Deterministic fuzz: random buffers and mutated real messages never crash.
   let seed = 12345;
   const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
