@@ -547,6 +547,7 @@ void Raft::stepCandidate(const Message& m) {
   if (m.type != myResp) return;  // proposals, reads, transfers: no leader to serve them
   switch (poll(m.from, !m.reject)) {
     case VoteResult::kWon:
+      KEELSON_ASSERT(promotable(), "a member that cannot vote won an election");
       if (role_ == Role::kPreCandidate) {
         campaignAs(CampaignType::kElection);
       } else {
@@ -1011,6 +1012,12 @@ void Raft::switchToConfig(const Config& c) {
       it = progress_.emplace(id, std::move(pr)).first;
     }
     it->second.isLearner = config_.isLearner(id);
+  }
+  if ((role_ == Role::kCandidate || role_ == Role::kPreCandidate) && !promotable()) {
+    // A member that is no longer a voter stops campaigning: it must not win
+    // with the votes of a configuration it is not part of.
+    becomeFollower(term_, 0);
+    return;
   }
   if (role_ != Role::kLeader) return;
   if (!config_.isVoter(id_)) {

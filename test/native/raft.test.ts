@@ -352,6 +352,26 @@ test('removing the leader makes it step down; the rest elect a new one', () => {
   for (const id of [1, 2, 3].filter((x) => x !== l)) assert.equal(appliedData(c.get(id)), ['two']);
 });
 
+test('a candidate removed from the configuration stops campaigning', () => {
+  const n = new RaftNode(baseConfig(1, [1, 2, 3], { preVote: false }));
+  n.campaign();
+  assert.is(n.status().role, 'candidate');
+  // ConfChange payload (docs/native-format.md): v1, auto, 1 change: removeNode 1.
+  const cc = Buffer.alloc(6 + 9 + 4);
+  cc[0] = 1;
+  cc.writeUInt32LE(1, 2);
+  cc[6] = 1;
+  cc.writeBigUInt64LE(1n, 7);
+  assert.equal(n.applyConfChange(cc).voters, [2, 3]);
+  assert.is(n.status().role, 'follower');
+  n.step(encodeMessage({ type: T.MsgVoteResp, to: 1, from: 2, term: 2 }));
+  n.step(encodeMessage({ type: T.MsgVoteResp, to: 1, from: 3, term: 2 }));
+  assert.is(n.status().role, 'follower');
+  n.tick();
+  for (let i = 0; i < 50; i++) n.tick();
+  assert.is(n.status().role, 'follower');
+});
+
 test('snapshot: a lagging follower is sent the snapshot and catches up', () => {
   const c = new Cluster([1, 2, 3]);
   const l = c.elect();
