@@ -117,7 +117,7 @@ const result = {
   benchmark: 'raft-core',
   date: new Date().toISOString(),
   host: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', node: process.version },
-  params: { members: ids.length, entryBytes, batchEntries, seconds: elapsed, maxSizePerMsgBytes: config(1).maxSizePerMsgBytes },
+  params: { members: ids.length, entryBytes, batchEntries, yieldEveryBatches, seconds: elapsed, maxSizePerMsgBytes: config(1).maxSizePerMsgBytes, maxInflightMsgs: config(1).maxInflightMsgs },
   members: perMember,
   committedEntriesPerSecond: Math.round(clusterRate),
   committedMiBPerSecond: Number(((clusterRate * entryBytes) / (1 << 20)).toFixed(1)),

@@ -224,6 +224,18 @@ void Raft::becomeLeader() {
   reset(term_);
   lead_ = id_;
   role_ = Role::kLeader;
+  for (auto& [id, buf] : outbox_) {
+    if (buf.empty()) continue;
+    bool found = false;
+    for (auto& [hid, hbuf] : heldOutbox_) {
+      if (hid != id) continue;
+      hbuf.append(buf);
+      found = true;
+    }
+    if (!found) heldOutbox_.emplace_back(id, buf);
+    buf.clear();
+    heldArmed_ = false;
+  }
   Progress* self = progress(id_);
   KEELSON_ASSERT(self != nullptr, "leader without its own progress");
   self->becomeReplicate();
@@ -1167,6 +1179,7 @@ bool Raft::hasReady() const {
   if (HardState{term_, vote_, committed_} != prevHardState_) return true;
   if (log_.lastIndex() > stabled_) return true;
   if (committed_ > std::max(applied_, log_.offset())) return true;
+  if (!heldOutbox_.empty() && (heldArmed_ || role_ != Role::kLeader)) return true;
   return !outboxEmpty() || snapshotToPersist_ || !readStates_.empty();
 }
 
@@ -1219,6 +1232,17 @@ ReadyOut Raft::ready() {
     }
     if (role_ == Role::kLeader) uncommittedBytes_ -= std::min(payload, uncommittedBytes_);
     applying_ = hi;
+  }
+  if (!heldOutbox_.empty()) {
+    if (role_ != Role::kLeader || heldArmed_) {
+      // Either this Ready is persisted before it is sent (not a leader) or
+      // the state the held messages depend on was in the previous one.
+      for (auto& [id, buf] : heldOutbox_) outboxFor(id).insert(0, buf);
+      heldOutbox_.clear();
+      heldArmed_ = false;
+    } else {
+      heldArmed_ = true;
+    }
   }
   // Members leave and join rarely; drop buffers of destinations that had
   // nothing to send, and bound the capacity kept for reuse.

@@ -293,6 +293,12 @@ class Raft {
   std::vector<std::pair<Id, std::string>> outbox_;
   std::vector<std::pair<Id, std::string>> handedOut_;
   bool outboxEmpty() const;
+  // Messages created before this member became leader, since the last
+  // Ready: they may depend on state (a vote, appended entries) that is not
+  // durable yet, and a leader's Ready is sent before its write. They are
+  // held back until the Ready after the next one (after that write).
+  std::vector<std::pair<Id, std::string>> heldOutbox_;
+  bool heldArmed_ = false;
 
   // Ready bookkeeping.
   bool readyOutstanding_ = false;

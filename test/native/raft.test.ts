@@ -372,6 +372,33 @@ test('a candidate removed from the configuration stops campaigning', () => {
   assert.is(n.status().role, 'follower');
 });
 
+test('a follower ack is not sent before it is durable when the member becomes leader in between', () => {
+  const n = new RaftNode(baseConfig(1, [1, 2], { preVote: false, checkQuorum: false }));
+  drain(n);
+  n.step(encodeMessage({ type: T.MsgApp, to: 1, from: 2, term: 2, index: 0, logTerm: 0, entries: encodeEntries([{ index: 1, term: 2, type: 0, data: Buffer.from('a') }]), entryCount: 1 }));
+  // Member 2 leaves (a committed change the host applies); 1 is the only voter
+  // and wins at once, before the Ready with the entry and the ack is taken.
+  const cc = Buffer.alloc(6 + 9 + 4);
+  cc[0] = 1;
+  cc.writeUInt32LE(1, 2);
+  cc[6] = 1;
+  cc.writeBigUInt64LE(2n, 7);
+  n.applyConfChange(cc);
+  for (let i = 0; i < 40 && n.status().role !== 'leader'; i++) n.tick();
+  assert.is(n.status().role, 'leader');
+  const rd = n.ready();
+  assert.is(rd.role, 'leader');
+  assert.is(rd.messages.length, 0, 'the ack waits: a leader Ready is sent before its write');
+  assert.ok(rd.entryCount >= 1);
+  n.advance();
+  assert.ok(n.hasReady());
+  const rd2 = n.ready();
+  const acks = rd2.messages.flatMap((m) => splitMessages(m.data)).filter((m) => m.typeName === 'MsgAppResp');
+  assert.is(acks.length, 1);
+  assert.is(acks[0].index, 1);
+  n.advance();
+});
+
 test('snapshot: a lagging follower is sent the snapshot and catches up', () => {
   const c = new Cluster([1, 2, 3]);
   const l = c.elect();
