@@ -108,7 +108,10 @@ async function runFor(ms: number): Promise<number> {
 
 await runFor(warmupSeconds * 1000);
 counting = true;
+const cpuBefore = process.cpuUsage();
 const elapsed = await runFor(seconds * 1000);
+const cpu = process.cpuUsage(cpuBefore);
+const cpuSeconds = (cpu.user + cpu.system) / 1e6;
 counting = false;
 
 const perMember = ids.map((id) => ({ id, role: nodes.get(id)!.status().role, committed: committed.get(id)!, perSecond: committed.get(id)! / elapsed }));
@@ -121,6 +124,11 @@ const result = {
   members: perMember,
   committedEntriesPerSecond: Math.round(clusterRate),
   committedMiBPerSecond: Number(((clusterRate * entryBytes) / (1 << 20)).toFixed(1)),
+  // The machine may be shared: per second of this process's CPU time is the
+  // steadier figure (the bench is single-threaded apart from the GC).
+  cpuSeconds: Number(cpuSeconds.toFixed(2)),
+  committedEntriesPerCpuSecond: Math.round((clusterRate * elapsed) / cpuSeconds),
+  loadAverage: os.loadavg()[0],
   target: 1_000_000,
 };
 
@@ -128,6 +136,7 @@ console.log(`Raft core, ${ids.length} members in one process, ${entryBytes}-byte
 console.log('member  role      committed     entries/s');
 for (const m of perMember) console.log(`${String(m.id).padEnd(7)} ${m.role.padEnd(9)} ${String(m.committed).padStart(10)} ${Math.round(m.perSecond).toLocaleString('en-US').padStart(13)}`);
 console.log(`committed on all members: ${result.committedEntriesPerSecond.toLocaleString('en-US')} entries/s (${result.committedMiBPerSecond} MiB/s payload); target ${result.target.toLocaleString('en-US')}`);
+console.log(`per CPU second: ${result.committedEntriesPerCpuSecond.toLocaleString('en-US')} entries (cpu ${result.cpuSeconds} s over ${elapsed.toFixed(2)} s, load average ${result.loadAverage.toFixed(2)})`);
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 mkdirSync(path.join(here, 'results'), { recursive: true });
