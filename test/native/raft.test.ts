@@ -433,6 +433,34 @@ test('snapshot: a lagging follower is sent the snapshot and catches up', () => {
   assert.equal(appliedData(c.get(f)), ['after-snap', 'after-restart']);
 });
 
+test('compaction reclaims the log arena and keeps the retained entries intact', () => {
+  const c = new Cluster([1, 2, 3]);
+  const l = c.elect();
+  const f = [1, 2, 3].find((x) => x !== l)!;
+  const payload = (i: number) => Buffer.from(`${i}:`.padEnd(300, String.fromCharCode(97 + (i % 26))));
+  for (let i = 0; i < 6000; i++) {
+    c.node(l).propose(payload(i));
+    if (i % 500 === 499) c.stabilize();
+  }
+  c.stabilize();
+  // f misses the last 100 proposals; the leader keeps 150 entries past its snapshot.
+  c.isolate(f);
+  for (let i = 6000; i < 6100; i++) c.node(l).propose(payload(i));
+  c.stabilize();
+  const applied = c.node(l).status().applied;
+  c.node(l).createSnapshot(applied - 150, Buffer.from('S'));
+  assert.is(c.node(l).status().firstIndex, applied - 150);
+  for (let i = 6100; i < 6200; i++) c.node(l).propose(payload(i));
+  c.stabilize();
+  c.heal();
+  c.tick(3);
+  assert.not.ok(c.get(f).snapshot, 'caught up from retained entries, no snapshot needed');
+  const got = appliedData(c.get(f));
+  assert.is(got.length, 6200);
+  for (let i = 0; i < 6200; i += 97) assert.is(got[i], payload(i).toString());
+  assert.is(got[6199], payload(6199).toString());
+});
+
 test('ReadIndex on the leader and forwarded from a follower', () => {
   const c = new Cluster([1, 2, 3]);
   const l = c.elect();
