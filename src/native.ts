@@ -52,7 +52,11 @@ export type RaftRole = 'follower' | 'candidate' | 'precandidate' | 'leader';
 
 export interface RaftConfig {
   id: number;
-  /** Voters at bootstrap (ignored on restart when a hard state or snapshot exists). */
+  /**
+   * Voters at bootstrap. On restart with a snapshot the snapshot's configuration
+   * is used instead; without one the host passes the same bootstrap lists again
+   * and the core replays the committed ConfChange entries up to `applied` on top.
+   */
   voters: number[];
   learners?: number[];
   /** Election timeout in ticks; the randomized timeout is in [electionTicks, 2*electionTicks). */
@@ -62,7 +66,7 @@ export interface RaftConfig {
   checkQuorum: boolean;
   /** Upper bound on the bytes of entries in one append message. */
   maxSizePerMsgBytes: number;
-  /** Per-follower inflight window: messages and bytes. */
+  /** Per-follower inflight window: appends in flight, and their bytes (0: no byte bound). */
   maxInflightMsgs: number;
   maxInflightBytes: number;
   /** Bound on the bytes of proposed but not yet committed entries on the leader. */
@@ -131,6 +135,13 @@ export interface ReadState {
  *    applyConfChange).
  * 3. Call advance(). The leader counts its own log as replicated only up to
  *    what the host has advanced past, i.e. what is durable.
+ *
+ * One Ready at a time: after ready(), hasReady() is false and ready() throws
+ * ERR_BAD_ARGUMENT until advance() is called. The host may keep calling
+ * step()/tick()/propose() while it persists (their effects go to the next
+ * Ready). Entries handed out but overwritten meanwhile by a new leader are
+ * handed out again; the host's log keeps the last write of an index.
+ * A committed entry with an empty payload is a new leader's no-op entry.
  */
 export interface Ready {
   lead: number;
@@ -182,10 +193,15 @@ export interface RaftNode {
   /** Step one or more concatenated messages (docs/native-format.md). Throws ERR_BAD_MESSAGE. */
   step(messages: Buffer): void;
   propose(data: Buffer): void;
-  /** Propose many entries at once: `count` records of [u32 length][bytes]. */
+  /** Propose many entries at once: `count` records of [u32 length][bytes]. All or nothing. */
   proposeBatch(records: Buffer, count: number): void;
   proposeConfChange(cc: ConfChange): void;
-  /** Apply a committed ConfChange entry's payload; returns the new configuration. */
+  /**
+   * Apply a committed ConfChange entry's payload, in log order, before advance();
+   * returns the new configuration. A change that is not allowed throws
+   * ERR_CONF_CHANGE and leaves the configuration as it was (deterministically,
+   * on every member).
+   */
   applyConfChange(entryData: Buffer): ConfState;
   readIndex(ctx: Buffer): void;
   transferLeader(to: number): void;
@@ -193,9 +209,17 @@ export interface RaftNode {
   hasReady(): boolean;
   ready(): Ready;
   advance(): void;
-  /** Record a snapshot of the host's state at `index` (<= applied) and compact the log below it. */
+  /**
+   * Record a snapshot of the host's state at `index` (<= applied; the core
+   * remembers the configuration at that index) and drop the entries below it.
+   * Followers that need compacted entries are sent this snapshot.
+   */
   createSnapshot(index: number, data: Buffer): void;
-  /** Drop log entries below `index` (<= applied, <= snapshot index as the host decides). */
+  /**
+   * Drop log entries below `index`. Requires index <= applied + 1 and
+   * index <= snapshot index + 1 (ERR_SNAPSHOT otherwise: a lagging follower
+   * could not be served); ERR_COMPACTED below the first index.
+   */
   compact(index: number): void;
   reportUnreachable(id: number): void;
   reportSnapshot(id: number, ok: boolean): void;
@@ -304,9 +328,13 @@ export interface WalConstructor {
 
 // ---------------------------------------------------------------------------
 
+/** Wire message type numbers by name (MsgApp, MsgVote, ...), docs/native-format.md. */
+export type MessageTypes = Readonly<Record<string, number>>;
+
 interface Addon {
   version: string;
   RaftNode: RaftNodeConstructor;
+  messageTypes: MessageTypes;
   Wal: WalConstructor;
 }
 
@@ -320,6 +348,7 @@ try {
 
 export const addon: Addon = loaded;
 export const RaftNode: RaftNodeConstructor = loaded.RaftNode;
+export const messageTypes: MessageTypes = loaded.messageTypes;
 /**
  * The addon's Wal behind a thin wrapper: sync() calls made in one synchronous
  * run of JS (say, a thousand appenders resumed by one fdatasync) share a single
