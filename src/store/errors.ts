@@ -22,6 +22,7 @@ export type StoreErrorCode =
   | 'NOSPACE' // database space exceeded (quota alarm active)
   | 'bad request' // malformed request (wrong types, negative limits, ...)
   | 'watch canceled'
+  | 'not leader' // an operation only the leader (lease primary) serves
   | 'closed'; // operation on a closed store
 
 const messages: Record<StoreErrorCode, string> = {
@@ -41,6 +42,7 @@ const messages: Record<StoreErrorCode, string> = {
   'NOSPACE': 'etcdserver: mvcc: database space exceeded',
   'bad request': 'etcdserver: bad request',
   'watch canceled': 'etcdserver: watch canceled',
+  'not leader': 'etcdserver: not leader',
   'closed': 'etcdserver: store is closed',
 };
 

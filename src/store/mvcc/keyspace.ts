@@ -20,7 +20,9 @@
 //   per key, the first version with main <= R (a tombstone means absent).
 // - compact(C) sets the logical compact revision in the apply transaction:
 //   from then on reads below C fail, and nothing that a read at R >= C can see
-//   changes. Physical removal of versions that no read can see any more runs
+//   changes. Physical removal of versions that no read at or above C - 1 can
+//   see (one revision of slack keeps the events of revision C itself, so a
+//   watch can resume at exactly the compact revision) runs
 //   later in small write transactions (compactStep, compactionBatchKeysMax
 //   revision-index entries each) so that writes never wait behind a large
 //   compaction. Its progress is stored, so it resumes after a restart; it is
@@ -578,7 +580,7 @@ export class Keyspace implements StateMachine {
    */
   eventsFrom(fromRev: number, key: Buffer, rangeEnd: Buffer | undefined, scanMax: number, prevKv: boolean): { events: Event[]; nextRev: number } {
     this.checkOpen();
-    if (fromRev <= this.compactRev) throw new KeelsonError('compacted', `compact revision is ${this.compactRev}`, { compactRevision: this.compactRev });
+    if (fromRev < this.compactRev) throw new KeelsonError('compacted', `compact revision is ${this.compactRev}`, { compactRevision: this.compactRev });
     const events: Event[] = [];
     let scanned = 0;
     let lastMain = fromRev - 1;
@@ -672,7 +674,7 @@ export class Keyspace implements StateMachine {
 
   /** True while physical compaction lags the logical compact revision. */
   compactPending(): boolean {
-    return this.compactDoneMain < this.compactRev;
+    return this.compactDoneMain < this.compactRev - 1;
   }
 
   /**
@@ -689,7 +691,8 @@ export class Keyspace implements StateMachine {
    */
   compactStep(): boolean {
     this.checkOpen();
-    const c = this.compactRev;
+    // Physical compaction works at C - 1 (see the overview).
+    const c = this.compactRev - 1;
     if (this.compactDoneMain >= c) return false;
     let doneMain = this.compactDoneMain;
     let doneSub = this.compactDoneSub;

@@ -1,0 +1,239 @@
+// LocalKeyspaceStore: the Store interface on a keyspace without Raft. Each
+// request is validated, encoded exactly as it would be proposed, and applied
+// at once as the next log entry, so it exercises the same codec and apply
+// path as a replicated member. Used by tests, the contract suite, and as the
+// model the embedded (Raft) store must match.
+//
+// It is its own lease primary (a single member is always the leader), runs
+// physical compaction in bounded batches between other work, and enforces
+// the backend quota: once sizeBytes() is past quotaBackendBytes, it raises the
+// NOSPACE alarm through the apply path and refuses writes that add data until
+// compaction brings the size back under the quota.
+import { KeelsonError } from './errors.ts';
+import { Lessor } from './lease/lessor.ts';
+import { Keyspace } from './mvcc/keyspace.ts';
+import {
+  encodeChecked, needsSpace, type ApplyResult, type CompactResponse, type DeleteRangeResponse, type LeaseGrantResponse,
+  type LeaseRevokeResponse, type PutResponse, type RangeResponse, type Request, type Response, type TxnRequest, type TxnResponse,
+} from './mvcc/requests.ts';
+import type {
+  DeleteOptions, HashKVResponse, LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseTimeToLiveResponse, MemberListResponse,
+  PutOptions, RangeOptions, StatusResponse, Store, WatchStartOptions, WatchStream,
+} from './store.ts';
+import { WatchHub } from './watch/hub.ts';
+
+export interface LocalKeyspaceStoreOptions {
+  dir: string;
+  /** Monotonic milliseconds, for lease deadlines. Default: performance.now. */
+  clock?: () => number;
+  /** Picks lease ids for grants without one (positive integers < 2^53). Default: Math.random based. */
+  leaseId?: () => number;
+  /** Backend quota in bytes; 0 = none. Default 2 GiB (etcd's default). */
+  quotaBackendBytes?: number;
+  compactionBatchKeysMax?: number;
+  watchBufferEventsMax?: number;
+  catchupScanMax?: number;
+  minLeaseTtlSeconds?: number;
+  /** Check lease expiry every this many ms (timer unref'd); 0 = only when tickLeases() is called. Default 500. */
+  leaseTickMs?: number;
+  /** Progress notifications every this many ms; 0 = only on progressTick(). Default 0. */
+  progressNotifyMs?: number;
+  /** Schedules watch catch-up steps (tests). */
+  schedule?: (fn: () => void) => void;
+}
+
+export class LocalKeyspaceStore implements Store {
+  readonly keyspace: Keyspace;
+  readonly hub: WatchHub;
+  readonly lessor: Lessor;
+  private readonly opts: LocalKeyspaceStoreOptions;
+  private readonly results = new Map<number, ApplyResult>();
+  private nextProposalId = 1;
+  private compacting: Promise<void> | null = null;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private closed = false;
+  private readonly quota: number;
+
+  constructor(opts: LocalKeyspaceStoreOptions) {
+    this.opts = opts;
+    const clock = opts.clock ?? (() => performance.now());
+    this.quota = opts.quotaBackendBytes ?? 2 * 1024 * 1024 * 1024;
+    let hub: WatchHub | undefined;
+    let lessor: Lessor | undefined;
+    this.keyspace = new Keyspace({
+      dir: opts.dir,
+      compactionBatchKeysMax: opts.compactionBatchKeysMax,
+      onApplied: (id, r) => this.results.set(id, r),
+      onEvents: (events, rev) => hub?.notify(events, rev),
+      onLeaseChange: (c) => lessor?.onLeaseChange(c),
+    });
+    this.hub = hub = new WatchHub(this.keyspace, {
+      watchBufferEventsMax: opts.watchBufferEventsMax,
+      catchupScanMax: opts.catchupScanMax,
+      schedule: opts.schedule,
+    });
+    this.lessor = lessor = new Lessor(this.keyspace, { clock, minTtlSeconds: opts.minLeaseTtlSeconds });
+    this.lessor.promote();
+    const leaseTickMs = opts.leaseTickMs ?? 500;
+    if (leaseTickMs > 0) this.timers.push(setInterval(() => this.tickLeases(), leaseTickMs).unref());
+    if (opts.progressNotifyMs) this.timers.push(setInterval(() => this.hub.progressTick(), opts.progressNotifyMs).unref());
+    if (this.keyspace.compactPending()) this.startCompaction();
+  }
+
+  /** Applies one request as the next log entry and returns its result. */
+  private propose(req: Request): Response {
+    if (this.closed) throw new KeelsonError('closed');
+    const id = this.nextProposalId++;
+    const data = encodeChecked({ id, req });
+    if (this.quota > 0 && needsSpace(req) && !this.keyspace.alarms().includes('NOSPACE') && this.keyspace.sizeBytes() > this.quota) {
+      this.applyRaw({ op: 'alarm', action: 'activate', alarm: 'NOSPACE' });
+    }
+    this.keyspace.applySync([{ index: this.keyspace.appliedIndex() + 1, term: 1, data }]);
+    const r = this.results.get(id);
+    this.results.delete(id);
+    if (r === undefined) throw new Error('keelson: applied proposal has no result'); // invariant
+    if (!r.ok) throw r.error;
+    return r.response;
+  }
+
+  private applyRaw(req: Request): Response {
+    return this.propose(req);
+  }
+
+  async range(key: Buffer, opts: RangeOptions = {}): Promise<RangeResponse> {
+    if (this.closed) throw new KeelsonError('closed');
+    const { serializable: _s, ...rest } = opts;
+    return this.keyspace.range({ key, ...rest });
+  }
+
+  async put(key: Buffer, value: Buffer, opts: PutOptions = {}): Promise<PutResponse> {
+    return this.propose({ op: 'put', key, value, ...opts }) as PutResponse;
+  }
+
+  async deleteRange(key: Buffer, opts: DeleteOptions = {}): Promise<DeleteRangeResponse> {
+    return this.propose({ op: 'deleteRange', key, ...opts }) as DeleteRangeResponse;
+  }
+
+  async txn(req: TxnRequest): Promise<TxnResponse> {
+    return this.propose({ op: 'txn', compare: req.compare, success: req.success, failure: req.failure }) as TxnResponse;
+  }
+
+  async compact(revision: number, opts: { physical?: boolean } = {}): Promise<CompactResponse> {
+    const r = this.propose({ op: 'compact', revision, physical: opts.physical }) as CompactResponse;
+    const done = this.startCompaction();
+    if (opts.physical) await done;
+    return r;
+  }
+
+  /** Runs physical compaction in bounded batches, one per event-loop turn. */
+  private startCompaction(): Promise<void> {
+    if (this.compacting) return this.compacting;
+    this.compacting = (async () => {
+      try {
+        while (!this.closed && this.keyspace.compactStep()) await new Promise<void>((r) => setImmediate(r));
+        if (!this.closed && this.keyspace.alarms().includes('NOSPACE') && this.keyspace.sizeBytes() <= this.quota) {
+          this.applyRaw({ op: 'alarm', action: 'deactivate', alarm: 'NOSPACE' });
+        }
+      } finally {
+        this.compacting = null;
+      }
+    })();
+    return this.compacting;
+  }
+
+  watch(key: Buffer, opts: WatchStartOptions = {}): WatchStream {
+    return this.hub.watch({ key, ...opts });
+  }
+
+  async leaseGrant(ttl: number, id = 0): Promise<LeaseGrantResponse> {
+    let leaseId = id;
+    if (leaseId === 0) {
+      const gen = this.opts.leaseId ?? (() => 1 + Math.floor(Math.random() * (Number.MAX_SAFE_INTEGER - 1)));
+      // A random 53-bit id collides with a live lease with negligible
+      // probability; a bounded retry covers the rest.
+      for (let attempt = 0; attempt < 16; attempt++) {
+        leaseId = gen();
+        if (this.keyspace.lease(leaseId) === null) break;
+      }
+    }
+    return this.propose({ op: 'leaseGrant', leaseId, ttl: this.lessor.grantTtl(ttl) }) as LeaseGrantResponse;
+  }
+
+  async leaseRevoke(id: number): Promise<LeaseRevokeResponse> {
+    return this.propose({ op: 'leaseRevoke', leaseId: id }) as LeaseRevokeResponse;
+  }
+
+  async leaseKeepAlive(id: number): Promise<LeaseKeepAliveResponse> {
+    if (this.closed) throw new KeelsonError('closed');
+    const ttl = this.lessor.keepAlive(id);
+    return { header: { revision: this.keyspace.revision() }, id, ttl };
+  }
+
+  async leaseTimeToLive(id: number, opts: { keys?: boolean } = {}): Promise<LeaseTimeToLiveResponse> {
+    if (this.closed) throw new KeelsonError('closed');
+    const t = this.lessor.timeToLive(id, opts.keys === true);
+    return { header: { revision: this.keyspace.revision() }, ...t };
+  }
+
+  async leaseLeases(): Promise<LeaseLeasesResponse> {
+    if (this.closed) throw new KeelsonError('closed');
+    return { header: { revision: this.keyspace.revision() }, leases: this.lessor.list().map((id) => ({ id })) };
+  }
+
+  /** Proposes the expiry of every lease past its deadline (called by a timer, or by tests with a fake clock). */
+  tickLeases(): number[] {
+    if (this.closed) return [];
+    const ids = this.lessor.expired();
+    if (ids.length === 0) return [];
+    try {
+      this.propose({ op: 'leaseExpire', leaseIds: ids });
+    } catch (e) {
+      this.lessor.retry(ids);
+      throw e;
+    }
+    return ids;
+  }
+
+  async hashKV(revision = 0): Promise<HashKVResponse> {
+    if (this.closed) throw new KeelsonError('closed');
+    const h = this.keyspace.hash(revision);
+    return { header: { revision: this.keyspace.revision() }, hash: h.hash, compactRevision: h.compactRevision, hashRevision: h.revision };
+  }
+
+  async status(): Promise<StatusResponse> {
+    if (this.closed) throw new KeelsonError('closed');
+    return {
+      header: { revision: this.keyspace.revision() },
+      version: 'keelson-0.1.0',
+      dbSizeInUse: this.keyspace.sizeBytes(),
+      leader: 1,
+      raftIndex: this.keyspace.appliedIndex(),
+      raftTerm: 1,
+      raftAppliedIndex: this.keyspace.appliedIndex(),
+      compactRevision: this.keyspace.compactRevision(),
+      errors: this.keyspace.alarms(),
+      isLearner: false,
+    };
+  }
+
+  async members(): Promise<MemberListResponse> {
+    return {
+      header: { revision: this.keyspace.revision() },
+      members: [{ id: 1, name: 'local', peerUrls: [], clientUrls: [], isLearner: false }],
+    };
+  }
+
+  /** Deactivates an alarm (operator action once space has been reclaimed). */
+  disarm(alarm: 'NOSPACE' | 'CORRUPT'): void {
+    this.applyRaw({ op: 'alarm', action: 'deactivate', alarm });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    for (const t of this.timers) clearInterval(t);
+    this.hub.close();
+    this.closed = true;
+    if (this.compacting) await this.compacting.catch(() => {});
+    await this.keyspace.close();
+  }
+}
