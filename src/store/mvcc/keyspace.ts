@@ -674,7 +674,9 @@ export class Keyspace implements StateMachine {
 
   /** True while physical compaction lags the logical compact revision. */
   compactPending(): boolean {
-    return this.compactDoneMain < this.compactRev - 1;
+    // Done means the position is past every entry of revision C - 1 (sub = max).
+    const p = this.compactRev - 1;
+    return this.compactDoneMain < p || (this.compactDoneMain === p && this.compactDoneSub !== 0xffffffff);
   }
 
   /**
@@ -693,7 +695,7 @@ export class Keyspace implements StateMachine {
     this.checkOpen();
     // Physical compaction works at C - 1 (see the overview).
     const c = this.compactRev - 1;
-    if (this.compactDoneMain >= c) return false;
+    if (!this.compactPending()) return false;
     let doneMain = this.compactDoneMain;
     let doneSub = this.compactDoneSub;
     let n = 0;
@@ -732,7 +734,13 @@ export class Keyspace implements StateMachine {
     }, (this.opts.syncEachApply ? undefined : 0x10000) as never);
     this.compactDoneMain = doneMain;
     this.compactDoneSub = doneSub;
-    return this.compactDoneMain < c;
+    return this.compactPending();
+  }
+
+  /** Entries stored in the version and revision-index databases (tests and metrics). */
+  entryCounts(): { versions: number; revIndex: number } {
+    this.checkOpen();
+    return { versions: this.kv.getKeysCount(), revIndex: this.revIdx.getKeysCount() };
   }
 
   /** Runs compactStep until done, yielding to the event loop between batches. */
