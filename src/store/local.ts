@@ -49,6 +49,8 @@ export class LocalKeyspaceStore implements Store {
   private readonly opts: LocalKeyspaceStoreOptions;
   private readonly results = new Map<number, ApplyResult>();
   private nextProposalId = 1;
+  /** Index of the next log entry. */
+  private nextIndex: number;
   private compacting: Promise<void> | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
   private closed = false;
@@ -72,23 +74,29 @@ export class LocalKeyspaceStore implements Store {
       catchupScanMax: opts.catchupScanMax,
       schedule: opts.schedule,
     });
+    this.nextIndex = this.keyspace.appliedIndex() + 1;
     this.lessor = lessor = new Lessor(this.keyspace, { clock, minTtlSeconds: opts.minLeaseTtlSeconds });
     this.lessor.promote();
     const leaseTickMs = opts.leaseTickMs ?? 500;
-    if (leaseTickMs > 0) this.timers.push(setInterval(() => this.tickLeases(), leaseTickMs).unref());
+    if (leaseTickMs > 0) this.timers.push(setInterval(() => void this.tickLeases().catch(() => {}), leaseTickMs).unref());
     if (opts.progressNotifyMs) this.timers.push(setInterval(() => this.hub.progressTick(), opts.progressNotifyMs).unref());
     if (this.keyspace.compactPending()) this.startCompaction();
   }
 
-  /** Applies one request as the next log entry and returns its result. */
-  private propose(req: Request): Response {
+  /**
+   * Applies one request as the next log entry and returns its result.
+   * Concurrent calls are pipelined: each takes the next index at once, and
+   * lmdb-js commits the entries that queued up meanwhile in one transaction.
+   */
+  private async propose(req: Request): Promise<Response> {
     if (this.closed) throw new KeelsonError('closed');
     const id = this.nextProposalId++;
     const data = encodeChecked({ id, req });
     if (this.quota > 0 && needsSpace(req) && !this.keyspace.alarms().includes('NOSPACE') && this.keyspace.sizeBytes() > this.quota) {
-      this.applyRaw({ op: 'alarm', action: 'activate', alarm: 'NOSPACE' });
+      await this.applyRaw({ op: 'alarm', action: 'activate', alarm: 'NOSPACE' });
     }
-    this.keyspace.applySync([{ index: this.keyspace.appliedIndex() + 1, term: 1, data }]);
+    const index = this.nextIndex++;
+    await this.keyspace.apply([{ index, term: 1, data }]);
     const r = this.results.get(id);
     this.results.delete(id);
     if (r === undefined) throw new Error('keelson: applied proposal has no result'); // invariant
@@ -96,7 +104,7 @@ export class LocalKeyspaceStore implements Store {
     return r.response;
   }
 
-  private applyRaw(req: Request): Response {
+  private applyRaw(req: Request): Promise<Response> {
     return this.propose(req);
   }
 
@@ -107,19 +115,19 @@ export class LocalKeyspaceStore implements Store {
   }
 
   async put(key: Buffer, value: Buffer, opts: PutOptions = {}): Promise<PutResponse> {
-    return this.propose({ op: 'put', key, value, ...opts }) as PutResponse;
+    return (await this.propose({ op: 'put', key, value, ...opts })) as PutResponse;
   }
 
   async deleteRange(key: Buffer, opts: DeleteOptions = {}): Promise<DeleteRangeResponse> {
-    return this.propose({ op: 'deleteRange', key, ...opts }) as DeleteRangeResponse;
+    return (await this.propose({ op: 'deleteRange', key, ...opts })) as DeleteRangeResponse;
   }
 
   async txn(req: TxnRequest): Promise<TxnResponse> {
-    return this.propose({ op: 'txn', compare: req.compare, success: req.success, failure: req.failure }) as TxnResponse;
+    return (await this.propose({ op: 'txn', compare: req.compare, success: req.success, failure: req.failure })) as TxnResponse;
   }
 
   async compact(revision: number, opts: { physical?: boolean } = {}): Promise<CompactResponse> {
-    const r = this.propose({ op: 'compact', revision, physical: opts.physical }) as CompactResponse;
+    const r = (await this.propose({ op: 'compact', revision, physical: opts.physical })) as CompactResponse;
     const done = this.startCompaction();
     if (opts.physical) await done;
     return r;
@@ -132,7 +140,7 @@ export class LocalKeyspaceStore implements Store {
       try {
         while (!this.closed && this.keyspace.compactStep()) await new Promise<void>((r) => setImmediate(r));
         if (!this.closed && this.keyspace.alarms().includes('NOSPACE') && this.keyspace.sizeBytes() <= this.quota) {
-          this.applyRaw({ op: 'alarm', action: 'deactivate', alarm: 'NOSPACE' });
+          await this.applyRaw({ op: 'alarm', action: 'deactivate', alarm: 'NOSPACE' });
         }
       } finally {
         this.compacting = null;
@@ -156,11 +164,11 @@ export class LocalKeyspaceStore implements Store {
         if (this.keyspace.lease(leaseId) === null) break;
       }
     }
-    return this.propose({ op: 'leaseGrant', leaseId, ttl: this.lessor.grantTtl(ttl) }) as LeaseGrantResponse;
+    return (await this.propose({ op: 'leaseGrant', leaseId, ttl: this.lessor.grantTtl(ttl) })) as LeaseGrantResponse;
   }
 
   async leaseRevoke(id: number): Promise<LeaseRevokeResponse> {
-    return this.propose({ op: 'leaseRevoke', leaseId: id }) as LeaseRevokeResponse;
+    return (await this.propose({ op: 'leaseRevoke', leaseId: id })) as LeaseRevokeResponse;
   }
 
   async leaseKeepAlive(id: number): Promise<LeaseKeepAliveResponse> {
@@ -181,12 +189,12 @@ export class LocalKeyspaceStore implements Store {
   }
 
   /** Proposes the expiry of every lease past its deadline (called by a timer, or by tests with a fake clock). */
-  tickLeases(): number[] {
+  async tickLeases(): Promise<number[]> {
     if (this.closed) return [];
     const ids = this.lessor.expired();
     if (ids.length === 0) return [];
     try {
-      this.propose({ op: 'leaseExpire', leaseIds: ids });
+      await this.propose({ op: 'leaseExpire', leaseIds: ids });
     } catch (e) {
       this.lessor.retry(ids);
       throw e;
@@ -224,8 +232,8 @@ export class LocalKeyspaceStore implements Store {
   }
 
   /** Deactivates an alarm (operator action once space has been reclaimed). */
-  disarm(alarm: 'NOSPACE' | 'CORRUPT'): void {
-    this.applyRaw({ op: 'alarm', action: 'deactivate', alarm });
+  async disarm(alarm: 'NOSPACE' | 'CORRUPT'): Promise<void> {
+    await this.applyRaw({ op: 'alarm', action: 'deactivate', alarm });
   }
 
   async close(): Promise<void> {

@@ -142,8 +142,20 @@ export class Keyspace implements StateMachine {
   private alarmSet = new Set<AlarmType>();
   private closed = false;
 
+  // Write-side state: as of the last batch run in a write transaction,
+  // committed or not. Invariant: w* equal the published fields above when no
+  // apply is in flight.
+  private wApplied = 0;
+  private wRev = 0;
+  private wCompactRev = 0;
+  private wAlarms = new Set<AlarmType>();
+  private pendingApplies = 0;
+  /** Set when a write failed in a way that leaves memory ahead of storage; every later call fails. */
+  private broken: Error | null = null;
+
   // State of the apply in progress (valid inside one write transaction).
   private txRev = 0;
+  private txCompactRev = 0;
   private txSub = 0;
   private txEvents: Event[] = [];
   private txLeaseChanges: ({ type: 'grant'; id: number; ttl: number } | { type: 'revoke'; id: number })[] = [];
@@ -173,6 +185,10 @@ export class Keyspace implements StateMachine {
     this.compactDoneMain = done[0];
     this.compactDoneSub = done[1];
     this.alarmSet = new Set((this.meta.get('alarms') as AlarmType[] | undefined) ?? []);
+    this.wApplied = this.applied;
+    this.wRev = this.rev;
+    this.wCompactRev = this.compactRev;
+    this.wAlarms = this.alarmSet;
     assert(this.compactRev <= this.rev, 'compactRev <= rev on open');
   }
 
@@ -197,63 +213,116 @@ export class Keyspace implements StateMachine {
     return [...this.alarmSet].sort();
   }
 
+  /**
+   * Applies a batch in one lmdb write transaction through lmdb-js's
+   * asynchronous transaction API: the batch runs on the JS thread when lmdb-js
+   * opens its next write transaction (several apply() calls made before that
+   * share one commit), and the commit and its fsync run on lmdb-js's writer
+   * thread, so the event loop never waits for the disk. The results and
+   * events are published only after the commit, in log order, so nobody
+   * observes an effect that could still be rolled back. Callers may call
+   * apply() again before the previous promise resolved (pipelining).
+   */
   async apply(entries: CommittedEntry[]): Promise<void> {
-    this.applySync(entries);
+    this.checkOpen();
+    if (entries.length === 0) return;
+    let publish: (() => void) | undefined;
+    this.pendingApplies++;
+    try {
+      await this.env.transaction(() => {
+        publish = this.runBatch(entries);
+      });
+    } catch (err) {
+      // A failed commit (I/O error) or a broken invariant leaves the
+      // write-side state ahead of what is stored: refuse to go on. The host
+      // restarts the member, which replays from the stored applied index.
+      this.broken = err instanceof Error ? err : new Error(String(err));
+      throw err;
+    } finally {
+      this.pendingApplies--;
+    }
+    assert(publish !== undefined, 'the apply transaction ran its batch');
+    publish();
   }
 
   /**
-   * Applies a batch in one write transaction (see the overview). Results and
-   * events are handed out only after the commit, so nobody observes an effect
-   * that could still be rolled back.
+   * The same as apply() in a synchronous transaction (tests and tools). Must
+   * not be mixed with unresolved apply() calls.
    */
   applySync(entries: CommittedEntry[]): void {
     this.checkOpen();
+    assert(this.pendingApplies === 0, 'applySync with asynchronous applies in flight');
     if (entries.length === 0) return;
+    let publish: (() => void) | undefined;
+    try {
+      this.env.transactionSync(() => {
+        publish = this.runBatch(entries);
+      }, (this.opts.syncEachApply ? undefined : 0x10000) as never); // 0x10000 = NO_SYNC_FLUSH, see "Durability"
+    } catch (err) {
+      if (err instanceof KeelsonError) throw err;
+      this.broken = err instanceof Error ? err : new Error(String(err));
+      throw err;
+    }
+    assert(publish !== undefined, 'the apply transaction ran its batch');
+    publish();
+  }
+
+  /**
+   * Runs inside the write transaction: applies every entry, stores the
+   * applied index with them, advances the write-side state, and returns the
+   * function that publishes the batch once it is committed.
+   */
+  private runBatch(entries: CommittedEntry[]): () => void {
     const results: [number, ApplyResult][] = [];
-    let applied = this.applied;
-    let alarms = this.alarmSet;
-    let compactRev = this.compactRev;
-    this.txRev = this.rev;
-    this.txEvents = [];
-    this.txLeaseChanges = [];
-    const flags = this.opts.syncEachApply ? undefined : 0x10000; // NO_SYNC_FLUSH: see "Durability" above
-    this.env.transactionSync(() => {
-      for (const e of entries) {
-        assert(e.index === applied + 1, `entry index ${e.index} follows applied index ${applied}`);
-        applied = e.index;
-        if (e.data.length === 0) continue;
-        let id = 0;
-        try {
-          const p = decodeProposal(e.data);
-          id = p.id;
-          validateRequest(p.req);
-          if (e.data.length > limits.requestBytesMax) throw new KeelsonError('request too large');
-          if (alarms.has('NOSPACE') && needsSpace(p.req)) throw new KeelsonError('NOSPACE');
-          const out = this.applyRequest(p.req, compactRev, alarms);
-          if (out.compactRev !== undefined) compactRev = out.compactRev;
-          if (out.alarms !== undefined) alarms = out.alarms;
-          results.push([id, { ok: true, response: out.response }]);
-        } catch (err) {
-          if (!(err instanceof KeelsonError)) throw err;
-          results.push([id, { ok: false, error: err }]);
-        }
+    const events: Event[] = [];
+    const leaseChanges: ({ type: 'grant'; id: number; ttl: number } | { type: 'revoke'; id: number })[] = [];
+    const firstIndex = entries[0].index;
+    let applied = this.wApplied;
+    let alarms = this.wAlarms;
+    let compactRev = this.wCompactRev;
+    this.txRev = this.wRev;
+    this.txEvents = events;
+    this.txLeaseChanges = leaseChanges;
+    for (const e of entries) {
+      assert(e.index === applied + 1, `entry index ${e.index} follows applied index ${applied}`);
+      applied = e.index;
+      if (e.data.length === 0) continue;
+      let id = 0;
+      try {
+        const p = decodeProposal(e.data);
+        id = p.id;
+        validateRequest(p.req);
+        if (e.data.length > limits.requestBytesMax) throw new KeelsonError('request too large');
+        if (alarms.has('NOSPACE') && needsSpace(p.req)) throw new KeelsonError('NOSPACE');
+        this.txCompactRev = compactRev;
+        const out = this.applyRequest(p.req, compactRev, alarms);
+        if (out.compactRev !== undefined) compactRev = out.compactRev;
+        if (out.alarms !== undefined) alarms = out.alarms;
+        results.push([id, { ok: true, response: out.response }]);
+      } catch (err) {
+        if (!(err instanceof KeelsonError)) throw err;
+        results.push([id, { ok: false, error: err }]);
       }
-      this.meta.putSync('applied', applied);
-      this.meta.putSync('rev', this.txRev);
-      if (compactRev !== this.compactRev) this.meta.putSync('compactRev', compactRev);
-      if (alarms !== this.alarmSet) this.meta.putSync('alarms', [...alarms].sort());
-    }, flags as never);
-    this.applied = applied;
-    this.rev = this.txRev;
-    this.compactRev = compactRev;
-    this.alarmSet = alarms;
-    const events = this.txEvents;
-    const leaseChanges = this.txLeaseChanges;
-    this.txEvents = [];
-    this.txLeaseChanges = [];
-    if (this.opts.onLeaseChange) for (const c of leaseChanges) this.opts.onLeaseChange(c);
-    if (events.length > 0 && this.opts.onEvents) this.opts.onEvents(events, this.rev);
-    if (this.opts.onApplied) for (const [id, r] of results) this.opts.onApplied(id, r);
+    }
+    this.meta.putSync('applied', applied);
+    this.meta.putSync('rev', this.txRev);
+    if (compactRev !== this.wCompactRev) this.meta.putSync('compactRev', compactRev);
+    if (alarms !== this.wAlarms) this.meta.putSync('alarms', [...alarms].sort());
+    const rev = this.txRev;
+    this.wApplied = applied;
+    this.wRev = rev;
+    this.wCompactRev = compactRev;
+    this.wAlarms = alarms;
+    return () => {
+      assert(firstIndex === this.applied + 1, `batches are published in log order (${firstIndex} after ${this.applied})`);
+      this.applied = applied;
+      this.rev = rev;
+      this.compactRev = compactRev;
+      this.alarmSet = alarms;
+      if (this.opts.onLeaseChange) for (const c of leaseChanges) this.opts.onLeaseChange(c);
+      if (events.length > 0 && this.opts.onEvents) this.opts.onEvents(events, rev);
+      if (this.opts.onApplied) for (const [id, r] of results) this.opts.onApplied(id, r);
+    };
   }
 
   private applyRequest(req: Request, compactRev: number, alarms: Set<AlarmType>): { response: Response; compactRev?: number; alarms?: Set<AlarmType> } {
@@ -442,7 +511,7 @@ export class Keyspace implements StateMachine {
       const ok = path[i++];
       for (const op of ok ? tx.success : tx.failure) {
         if (op.op === 'put') this.checkPut(op);
-        else if (op.op === 'range') this.checkReadRevision(op.revision ?? 0, this.txRev);
+        else if (op.op === 'range') this.checkReadRevision(op.revision ?? 0, this.txRev, this.txCompactRev);
         else if (op.op === 'txn') visit(op);
       }
     };
@@ -500,10 +569,10 @@ export class Keyspace implements StateMachine {
   // Reads
   // -------------------------------------------------------------------------
 
-  private checkReadRevision(revision: number, current: number): number {
+  private checkReadRevision(revision: number, current: number, compactRev: number): number {
     if (revision === 0) return current;
     if (revision > current) throw new KeelsonError('future revision', `current revision is ${current}`, { currentRevision: current });
-    if (revision < this.compactRev) throw new KeelsonError('compacted', `compact revision is ${this.compactRev}`, { compactRevision: this.compactRev });
+    if (revision < compactRev) throw new KeelsonError('compacted', `compact revision is ${compactRev}`, { compactRevision: compactRev });
     return revision;
   }
 
@@ -528,7 +597,7 @@ export class Keyspace implements StateMachine {
   range(req: RangeRequest): RangeResponse {
     this.checkOpen();
     validateRange(req);
-    const atRev = this.checkReadRevision(req.revision ?? 0, this.rev);
+    const atRev = this.checkReadRevision(req.revision ?? 0, this.rev, this.compactRev);
     return { ...this.rangeAt(req, atRev, this.rev), header: { revision: this.rev } };
   }
 
@@ -810,6 +879,7 @@ export class Keyspace implements StateMachine {
    */
   async restore(index: number, data: Buffer): Promise<void> {
     this.checkOpen();
+    assert(this.pendingApplies === 0, 'restore with applies in flight');
     if (data.length < SNAPSHOT_HEADER_BYTES || !data.subarray(0, 8).equals(SNAPSHOT_MAGIC)) throw new KeelsonError('bad request', 'not a keyspace snapshot');
     const snapIndex = readU64(data, 8);
     const file = data.subarray(SNAPSHOT_HEADER_BYTES);
@@ -843,6 +913,7 @@ export class Keyspace implements StateMachine {
 
   private checkOpen(): void {
     if (this.closed) throw new KeelsonError('closed');
+    if (this.broken) throw new Error(`keelson keyspace is unusable after a failed write: ${this.broken.message}`);
   }
 }
 

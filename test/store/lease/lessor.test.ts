@@ -60,13 +60,13 @@ test('expiry is decided on the clock, applied through the log, and delays with k
     await s.put(b('s'), b('1'), { lease: short.id });
     await s.put(b('l'), b('1'), { lease: long.id });
     e.advance(4000);
-    assert.equal(s.tickLeases(), []);
+    assert.equal(await s.tickLeases(), []);
     assert.is((await s.leaseKeepAlive(short.id)).ttl, 5);
     e.advance(4000);
-    assert.equal(s.tickLeases(), [], 'kept alive');
+    assert.equal(await s.tickLeases(), [], 'kept alive');
     e.advance(1001);
     const rev = s.keyspace.revision();
-    assert.equal(s.tickLeases(), [short.id]);
+    assert.equal(await s.tickLeases(), [short.id]);
     assert.is(s.keyspace.revision(), rev + 1, 'the expiry deleted the key in one revision');
     assert.is((await s.range(b('s'))).count, 0);
     assert.is((await s.range(b('l'))).count, 1);
@@ -78,8 +78,8 @@ test('expiry is decided on the clock, applied through the log, and delays with k
     }
     assert.is(code, 'lease not found');
     e.advance(20_000);
-    assert.equal(s.tickLeases(), [long.id]);
-    assert.equal(s.tickLeases(), []);
+    assert.equal(await s.tickLeases(), [long.id]);
+    assert.equal(await s.tickLeases(), []);
   } finally {
     await e.close();
   }
@@ -103,10 +103,10 @@ test('a new primary renews every lease (no mass expiry on failover); followers e
     assert.is(code, 'not leader');
     e.advance(60_000);
     s.lessor.promote();
-    assert.equal(s.tickLeases(), []);
+    assert.equal(await s.tickLeases(), []);
     assert.is((await s.leaseTimeToLive(ids[0])).ttl, 10);
     e.advance(10_001);
-    assert.equal(s.tickLeases().sort(), [...ids].sort());
+    assert.equal((await s.tickLeases()).sort(), [...ids].sort());
   } finally {
     await e.close();
   }
