@@ -44,7 +44,7 @@
 //   every member.
 // - A broken invariant (an entry index out of order, an undecodable stored
 //   record) throws out of the write transaction, which aborts it.
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
 import fs from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -53,7 +53,7 @@ import type { CommittedEntry, StateMachine } from '../raft/state-machine.ts';
 import {
   assert, encodeGroup, encodeLeaseId, encodeLeaseKey, encodeRange, encodeRecord, encodeRevKey, encodeRevValue,
   encodeVersionKey, EVENT_DELETE, EVENT_PUT, inRange, readU64, recordCreate, recordLease, recordTombstone,
-  recordValue, recordVersion, REV_BYTES, revKeyMain, revKeySub, sameGroup, versionMain, versionSub, versionUserKey,
+  recordValue, recordVersion, REV_BYTES, revKeyMain, revKeySub, sameGroup, versionMain, versionSub, versionTombstone, versionUserKey,
 } from './encoding.ts';
 import {
   decodeProposal, limits, needsSpace, validateRange, validateRequest,
@@ -422,7 +422,7 @@ export class Keyspace implements StateMachine {
     const create = prev ? prev.createRevision : rev;
     const version = prev ? prev.version + 1 : 1;
     const rec = encodeRecord(false, create, version, lease, value);
-    this.kv.putSync(encodeVersionKey(req.key, rev, sub), rec);
+    this.kv.putSync(encodeVersionKey(req.key, rev, sub, false), rec);
     this.revIdx.putSync(encodeRevKey(rev, sub), encodeRevValue(EVENT_PUT, req.key));
     if (prev && prev.lease !== 0 && prev.lease !== lease) this.leaseKeyDb.removeSync(encodeLeaseKey(prev.lease, req.key));
     if (lease !== 0 && (!prev || prev.lease !== lease)) this.leaseKeyDb.putSync(encodeLeaseKey(lease, req.key), Buffer.alloc(0));
@@ -434,8 +434,8 @@ export class Keyspace implements StateMachine {
   /** Live keys (newest version not a tombstone) in a range, as of now in the transaction. */
   private liveKeys(key: Buffer, rangeEnd: Buffer | undefined): KeyValue[] {
     const out: KeyValue[] = [];
-    this.walk(key, rangeEnd, REV_MAX_READ, (vk, rec) => {
-      out.push(makeKv(versionUserKey(vk), vk, rec, false));
+    this.walk(key, rangeEnd, REV_MAX_READ, (vk) => {
+      out.push(makeKv(versionUserKey(vk), vk, this.record(vk, undefined), false));
       return true;
     });
     return out;
@@ -445,7 +445,7 @@ export class Keyspace implements StateMachine {
     const empty = Buffer.alloc(0);
     for (const prev of live) {
       const sub = this.txSub++;
-      this.kv.putSync(encodeVersionKey(prev.key, rev, sub), encodeRecord(true, 0, 0, 0, empty));
+      this.kv.putSync(encodeVersionKey(prev.key, rev, sub, true), encodeRecord(true, 0, 0, 0, empty));
       this.revIdx.putSync(encodeRevKey(rev, sub), encodeRevValue(EVENT_DELETE, prev.key));
       if (prev.lease !== 0) this.leaseKeyDb.removeSync(encodeLeaseKey(prev.lease, prev.key));
       this.txEvents.push({ type: 'delete', kv: { key: prev.key, createRevision: 0, modRevision: rev, version: 0, value: empty, lease: 0 }, prevKv: prev });
@@ -493,8 +493,8 @@ export class Keyspace implements StateMachine {
     if (c.rangeEnd === undefined || c.rangeEnd.length === 0) {
       kvs.push(this.latestLive(c.key));
     } else {
-      this.walk(c.key, c.rangeEnd, REV_MAX_READ, (vk, rec) => {
-        kvs.push(makeKv(versionUserKey(vk), vk, rec, c.target !== 'value'));
+      this.walk(c.key, c.rangeEnd, REV_MAX_READ, (vk) => {
+        kvs.push(makeKv(versionUserKey(vk), vk, this.record(vk, undefined), c.target !== 'value'));
         return true;
       });
     }
@@ -577,31 +577,45 @@ export class Keyspace implements StateMachine {
   }
 
   /**
-   * Calls fn(versionKey, record) for every key in the range whose newest
-   * version at or below `atRev` is not a tombstone, in key order, from one
-   * cursor walk. fn returns false to stop.
+   * Calls fn(versionKey) for every key in the range whose newest version at
+   * or below `atRev` is not a tombstone, in key order, from one cursor walk
+   * over keys only. fn returns false to stop. `txn` is a read snapshot, or
+   * undefined inside a write transaction (to see its own writes).
    */
-  private walk(key: Buffer, rangeEnd: Buffer | undefined, atRev: number, fn: (vk: Buffer, rec: Buffer) => boolean): void {
+  private walk(key: Buffer, rangeEnd: Buffer | undefined, atRev: number, fn: (vk: Buffer) => boolean, txn?: Transaction): void {
     const r = encodeRange(key, rangeEnd);
     const w: Walk = { decided: null };
-    for (const { key: vk, value: rec } of this.kv.getRange({ start: r.start, end: r.end })) {
+    for (const k of this.kv.getKeys({ start: r.start, end: r.end, transaction: txn })) {
+      const vk = k as Buffer;
       if (w.decided !== null && sameGroup(vk, w.decided)) continue;
       if (versionMain(vk) > atRev) continue;
       w.decided = vk;
-      if (recordTombstone(rec)) continue;
-      if (!fn(vk, rec)) return;
+      if (versionTombstone(vk)) continue;
+      if (!fn(vk)) return;
     }
   }
 
-  /** A range read at a revision (0 = current). */
+  /** The record of a version key that the caller just saw in the same snapshot. */
+  private record(vk: Buffer, txn: Transaction | undefined): Buffer {
+    const rec = this.kv.get(vk, txn ? { transaction: txn } : undefined);
+    assert(rec !== undefined, 'a walked version has a record');
+    return rec;
+  }
+
+  /** A range read at a revision (0 = current), from one read snapshot. */
   range(req: RangeRequest): RangeResponse {
     this.checkOpen();
     validateRange(req);
     const atRev = this.checkReadRevision(req.revision ?? 0, this.rev, this.compactRev);
-    return { ...this.rangeAt(req, atRev, this.rev), header: { revision: this.rev } };
+    const txn = this.env.useReadTransaction();
+    try {
+      return { ...this.rangeAt(req, atRev, this.rev, txn), header: { revision: this.rev } };
+    } finally {
+      txn.done();
+    }
   }
 
-  private rangeAt(req: RangeRequest, atRev: number, headerRev: number): RangeResponse {
+  private rangeAt(req: RangeRequest, atRev: number, headerRev: number, txn?: Transaction): RangeResponse {
     const limit = req.limit ?? 0;
     const target = req.sortTarget ?? 'key';
     let order = req.sortOrder ?? 'none';
@@ -613,22 +627,27 @@ export class Keyspace implements StateMachine {
     const kvs: KeyValue[] = [];
     let count = 0;
     // Without sorting or filtering the walk yields keys in result order, so
-    // past the limit it only counts (no decoding, no objects).
+    // past the limit it only counts (no record read, no objects).
     const collectAll = sorted || filtered;
-    this.walk(req.key, req.rangeEnd, atRev, (vk, rec) => {
+    const byCreate = minCreate > 0 || maxCreate > 0;
+    this.walk(req.key, req.rangeEnd, atRev, (vk) => {
+      let rec: Buffer | undefined;
       if (filtered) {
         const mod = versionMain(vk);
-        const create = recordCreate(rec);
         if (minMod > 0 && mod < minMod) return true;
         if (maxMod > 0 && mod > maxMod) return true;
-        if (minCreate > 0 && create < minCreate) return true;
-        if (maxCreate > 0 && create > maxCreate) return true;
+        if (byCreate) {
+          rec = this.record(vk, txn);
+          const create = recordCreate(rec);
+          if (minCreate > 0 && create < minCreate) return true;
+          if (maxCreate > 0 && create > maxCreate) return true;
+        }
       }
       count++;
       if (req.countOnly) return true;
-      if (collectAll || limit === 0 || kvs.length < limit) kvs.push(makeKv(versionUserKey(vk), vk, rec, req.keysOnly === true));
+      if (collectAll || limit === 0 || kvs.length < limit) kvs.push(makeKv(versionUserKey(vk), vk, rec ?? this.record(vk, txn), req.keysOnly === true));
       return true;
-    });
+    }, txn);
     if (req.countOnly) return { header: { revision: headerRev }, kvs: [], more: false, count };
     if (sorted) sortKvs(kvs, target, order === 'descend');
     let more = false;
@@ -650,12 +669,21 @@ export class Keyspace implements StateMachine {
   eventsFrom(fromRev: number, key: Buffer, rangeEnd: Buffer | undefined, scanMax: number, prevKv: boolean): { events: Event[]; nextRev: number } {
     this.checkOpen();
     if (fromRev < this.compactRev) throw new KeelsonError('compacted', `compact revision is ${this.compactRev}`, { compactRevision: this.compactRev });
+    const txn = this.env.useReadTransaction();
+    try {
+      return this.eventsIn(txn, fromRev, key, rangeEnd, scanMax, prevKv);
+    } finally {
+      txn.done();
+    }
+  }
+
+  private eventsIn(txn: Transaction, fromRev: number, key: Buffer, rangeEnd: Buffer | undefined, scanMax: number, prevKv: boolean): { events: Event[]; nextRev: number } {
     const events: Event[] = [];
     let scanned = 0;
     let lastMain = fromRev - 1;
     let cut = false;
     const rev = this.rev;
-    for (const { key: rk, value } of this.revIdx.getRange({ start: encodeRevKey(fromRev, 0), end: encodeRevKey(rev + 1, 0) })) {
+    for (const { key: rk, value } of this.revIdx.getRange({ start: encodeRevKey(fromRev, 0), end: encodeRevKey(rev + 1, 0), transaction: txn })) {
       const main = revKeyMain(rk);
       if (scanned >= scanMax && main !== lastMain) {
         cut = true;
@@ -667,11 +695,11 @@ export class Keyspace implements StateMachine {
       if (!inRange(k, key, rangeEnd)) continue;
       const userKey = Buffer.from(k);
       const sub = revKeySub(rk);
-      const vk = encodeVersionKey(userKey, main, sub);
+      const vk = encodeVersionKey(userKey, main, sub, value[0] === EVENT_DELETE);
       let rec: Buffer | undefined;
       let prev: KeyValue | undefined;
       // The version itself and, next in key order, the version before it.
-      for (const { key: k2, value: r2 } of this.kv.getRange({ start: vk, limit: prevKv ? 2 : 1 })) {
+      for (const { key: k2, value: r2 } of this.kv.getRange({ start: vk, limit: prevKv ? 2 : 1, transaction: txn })) {
         if (rec === undefined) {
           assert(k2.equals(vk), 'a revision-index entry has its version');
           rec = r2;
@@ -775,21 +803,22 @@ export class Keyspace implements StateMachine {
         const main = revKeyMain(rk);
         const sub = revKeySub(rk);
         const userKey = Buffer.from(value.subarray(1));
-        const vk = encodeVersionKey(userKey, main, sub);
+        const vk = encodeVersionKey(userKey, main, sub, value[0] === EVENT_DELETE);
         const group = encodeGroup(userKey);
         // Newer version (sorts just before vk in the descending group).
         let newerAtOrBelowC = false;
         for (const { key: k2 } of this.kv.getRange({ start: vk, end: group, reverse: true, limit: 2 })) {
           if (!k2.equals(vk) && versionMain(k2) <= c) newerAtOrBelowC = true;
         }
-        let selfRec: Buffer | undefined;
+        let self = false;
         let older: Buffer | undefined;
-        for (const { key: k2, value: r2 } of this.kv.getRange({ start: vk, limit: 2 })) {
-          if (k2.equals(vk)) selfRec = r2;
+        for (const k of this.kv.getKeys({ start: vk, limit: 2 })) {
+          const k2 = k as Buffer;
+          if (k2.equals(vk)) self = true;
           else if (sameGroup(k2, vk)) older = k2;
         }
         if (older !== undefined) this.kv.removeSync(older);
-        if (selfRec !== undefined && (newerAtOrBelowC || recordTombstone(selfRec))) this.kv.removeSync(vk);
+        if (self && (newerAtOrBelowC || versionTombstone(vk))) this.kv.removeSync(vk);
         this.revIdx.removeSync(rk);
         doneMain = main;
         doneSub = sub;

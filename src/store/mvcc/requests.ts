@@ -207,10 +207,10 @@ export const limits = {
   txnOpsMax: 128,
   /**
    * lmdb's key limit is 1978 bytes (4 KiB pages). A stored key is the escaped
-   * user key (worst case every byte is 0x00 and doubles), a 2-byte terminator
-   * and a 12-byte revision: 2 * 982 + 14 = 1978.
+   * user key (worst case every byte is 0x00 and doubles), a 2-byte terminator,
+   * a 12-byte revision and a tombstone byte: 2 * 981 + 15 = 1977 <= 1978.
    */
-  keyBytesMax: 982,
+  keyBytesMax: 981,
   /** Lease TTL bound in seconds (etcd's MaxLeaseTTL). */
   leaseTtlSecondsMax: 9_000_000_000,
 };
