@@ -602,17 +602,18 @@ export class Keyspace implements StateMachine {
     return rec;
   }
 
-  /** A range read at a revision (0 = current), from one read snapshot. */
+  /**
+   * A range read at a revision (0 = current), from one read snapshot:
+   * lmdb-js renews its shared read transaction only when the JS thread
+   * observes a commit (a callback, or a synchronous write of our own), so the
+   * walk and the record reads of one synchronous call see one snapshot. An
+   * explicit useReadTransaction() costs about as much as a one-key range.
+   */
   range(req: RangeRequest): RangeResponse {
     this.checkOpen();
     validateRange(req);
     const atRev = this.checkReadRevision(req.revision ?? 0, this.rev, this.compactRev);
-    const txn = this.env.useReadTransaction();
-    try {
-      return { ...this.rangeAt(req, atRev, this.rev, txn), header: { revision: this.rev } };
-    } finally {
-      txn.done();
-    }
+    return { ...this.rangeAt(req, atRev, this.rev), header: { revision: this.rev } };
   }
 
   private rangeAt(req: RangeRequest, atRev: number, headerRev: number, txn?: Transaction): RangeResponse {
