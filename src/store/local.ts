@@ -22,6 +22,9 @@ import type {
 } from './store.ts';
 import { WatchHub } from './watch/hub.ts';
 
+/** Entries applied in one lmdb transaction by the local store. */
+const applyBatchEntriesMax = 1000;
+
 export interface LocalKeyspaceStoreOptions {
   dir: string;
   /** Monotonic milliseconds, for lease deadlines. Default: performance.now. */
@@ -51,6 +54,10 @@ export class LocalKeyspaceStore implements Store {
   private nextProposalId = 1;
   /** Index of the next log entry. */
   private nextIndex: number;
+  private batch: { index: number; term: number; data: Buffer }[] = [];
+  private batchWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private batchScheduled = false;
+  private sizeCache = -1;
   private compacting: Promise<void> | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
   private closed = false;
@@ -92,16 +99,57 @@ export class LocalKeyspaceStore implements Store {
     if (this.closed) throw new KeelsonError('closed');
     const id = this.nextProposalId++;
     const data = encodeChecked({ id, req });
-    if (this.quota > 0 && needsSpace(req) && !this.keyspace.alarms().includes('NOSPACE') && this.keyspace.sizeBytes() > this.quota) {
+    if (this.quota > 0 && needsSpace(req) && !this.keyspace.alarms().includes('NOSPACE') && this.sizeBytes() > this.quota) {
       await this.applyRaw({ op: 'alarm', action: 'activate', alarm: 'NOSPACE' });
     }
-    const index = this.nextIndex++;
-    await this.keyspace.apply([{ index, term: 1, data }]);
+    await this.enqueue(data);
     const r = this.results.get(id);
     this.results.delete(id);
     if (r === undefined) throw new Error('keelson: applied proposal has no result'); // invariant
     if (!r.ok) throw r.error;
     return r.response;
+  }
+
+  /**
+   * Group commit, as the Raft driver does with committed entries: proposals
+   * made in one event-loop turn are applied as one batch (at most
+   * applyBatchEntriesMax entries) in one lmdb transaction.
+   */
+  private enqueue(data: Buffer): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.batch.push({ index: this.nextIndex++, term: 1, data });
+      this.batchWaiters.push({ resolve, reject });
+      if (this.batch.length >= applyBatchEntriesMax) this.flushBatch();
+      else if (!this.batchScheduled) {
+        this.batchScheduled = true;
+        setImmediate(() => this.flushBatch());
+      }
+    });
+  }
+
+  /**
+   * The keyspace size for the quota check, re-read at most once per applied
+   * batch (reading lmdb's page statistics costs more than a put).
+   */
+  private sizeBytes(): number {
+    if (this.sizeCache < 0) this.sizeCache = this.keyspace.sizeBytes();
+    return this.sizeCache;
+  }
+
+  private flushBatch(): void {
+    this.batchScheduled = false;
+    if (this.batch.length === 0) return;
+    const entries = this.batch;
+    const waiters = this.batchWaiters;
+    this.batch = [];
+    this.batchWaiters = [];
+    this.keyspace.apply(entries).then(
+      () => {
+        this.sizeCache = -1;
+        for (const w of waiters) w.resolve();
+      },
+      (e) => { for (const w of waiters) w.reject(e); },
+    );
   }
 
   private applyRaw(req: Request): Promise<Response> {
@@ -139,7 +187,8 @@ export class LocalKeyspaceStore implements Store {
     this.compacting = (async () => {
       try {
         while (!this.closed && this.keyspace.compactStep()) await new Promise<void>((r) => setImmediate(r));
-        if (!this.closed && this.keyspace.alarms().includes('NOSPACE') && this.keyspace.sizeBytes() <= this.quota) {
+        this.sizeCache = -1;
+        if (!this.closed && this.keyspace.alarms().includes('NOSPACE') && this.sizeBytes() <= this.quota) {
           await this.applyRaw({ op: 'alarm', action: 'deactivate', alarm: 'NOSPACE' });
         }
       } finally {
