@@ -11,6 +11,7 @@
 // compaction brings the size back under the quota.
 import { KeelsonError } from './errors.ts';
 import { Lessor } from './lease/lessor.ts';
+import { AutoCompactor, type AutoCompactMode } from './mvcc/autocompact.ts';
 import { Keyspace } from './mvcc/keyspace.ts';
 import {
   encodeChecked, needsSpace, type ApplyResult, type CompactResponse, type DeleteRangeResponse, type LeaseGrantResponse,
@@ -41,6 +42,8 @@ export interface LocalKeyspaceStoreOptions {
   leaseTickMs?: number;
   /** Progress notifications every this many ms; 0 = only on progressTick(). Default 0. */
   progressNotifyMs?: number;
+  /** Automatic compaction (keep the last N revisions, or a time window); off by default. */
+  autoCompact?: AutoCompactMode;
   /** Schedules watch catch-up steps (tests). */
   schedule?: (fn: () => void) => void;
 }
@@ -58,6 +61,9 @@ export class LocalKeyspaceStore implements Store {
   private batchWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
   private batchScheduled = false;
   private sizeCache = -1;
+  private readonly autoCompactor: AutoCompactor | null;
+  private autoCompacting = false;
+  private readonly clock: () => number;
   private compacting: Promise<void> | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
   private closed = false;
@@ -66,6 +72,8 @@ export class LocalKeyspaceStore implements Store {
   constructor(opts: LocalKeyspaceStoreOptions) {
     this.opts = opts;
     const clock = opts.clock ?? (() => performance.now());
+    this.clock = clock;
+    this.autoCompactor = opts.autoCompact ? new AutoCompactor(opts.autoCompact) : null;
     this.quota = opts.quotaBackendBytes ?? 2 * 1024 * 1024 * 1024;
     let hub: WatchHub | undefined;
     let lessor: Lessor | undefined;
@@ -147,6 +155,7 @@ export class LocalKeyspaceStore implements Store {
       () => {
         this.sizeCache = -1;
         for (const w of waiters) w.resolve();
+        this.maybeAutoCompact();
       },
       (e) => { for (const w of waiters) w.reject(e); },
     );
@@ -179,6 +188,14 @@ export class LocalKeyspaceStore implements Store {
     const done = this.startCompaction();
     if (opts.physical) await done;
     return r;
+  }
+
+  private maybeAutoCompact(): void {
+    if (!this.autoCompactor || this.autoCompacting || this.closed) return;
+    const target = this.autoCompactor.next(this.clock(), this.keyspace.revision(), this.keyspace.compactRevision());
+    if (target === 0) return;
+    this.autoCompacting = true;
+    this.compact(target).catch(() => {}).finally(() => { this.autoCompacting = false; });
   }
 
   /** Runs physical compaction in bounded batches, one per event-loop turn. */

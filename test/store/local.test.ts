@@ -47,4 +47,19 @@ test('past the quota writes fail with NOSPACE and raise the alarm; deletes and c
   }
 });
 
+test('automatic compaction keeps the last N revisions', async () => {
+  const dir = tempDir('keelson-autocompact-');
+  const store = new LocalKeyspaceStore({ dir, leaseTickMs: 0, autoCompact: { mode: 'revision', retain: 50 } });
+  try {
+    for (let i = 0; i < 300; i++) await store.put(Buffer.from(`k${i % 10}`), Buffer.from(`${i}`));
+    await new Promise((r) => setTimeout(r, 20));
+    const st = await store.status();
+    assert.ok(st.compactRevision >= 300 - 100 && st.compactRevision <= 300 - 50, `compact revision ${st.compactRevision}`);
+    assert.is((await store.range(Buffer.from('k1'), { revision: 250 })).count, 1);
+  } finally {
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();
