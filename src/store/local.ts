@@ -83,6 +83,10 @@ export class LocalKeyspaceStore implements Store {
       onApplied: (id, r) => this.results.set(id, r),
       onEvents: (events, rev) => hub?.notify(events, rev),
       onLeaseChange: (c) => lessor?.onLeaseChange(c),
+      onRestored: () => {
+        hub?.resync();
+        lessor?.reload();
+      },
     });
     this.hub = hub = new WatchHub(this.keyspace, {
       watchBufferEventsMax: opts.watchBufferEventsMax,

@@ -81,6 +81,8 @@ export interface KeyspaceOptions {
   onApplied?: (id: number, result: ApplyResult) => void;
   /** Called after every committed batch with its events in revision order (empty batches are not reported). */
   onEvents?: (events: Event[], revision: number) => void;
+  /** Called after a snapshot was restored (the watch hub resyncs, the lessor reloads). */
+  onRestored?: (index: number) => void;
   /** Called after commit for every lease granted or revoked by the batch (the lessor tracks expiry). */
   onLeaseChange?: (change: { type: 'grant'; id: number; ttl: number } | { type: 'revoke'; id: number }) => void;
 }
@@ -933,6 +935,7 @@ export class Keyspace implements StateMachine {
     }
     this.openEnv();
     assert(this.applied === index, `restored applied index ${this.applied} is the snapshot index ${index}`);
+    this.opts.onRestored?.(index);
   }
 
   async close(): Promise<void> {

@@ -188,12 +188,15 @@ export class WatchHub {
   private readonly ranged = new Set<Watcher>();
   private nextId = 1;
   private closed = false;
+  /** The revision of the last notified batch: every synced watcher has had every event up to it. */
+  private lastRev: number;
 
   constructor(source: WatchSource, opts: WatchHubOptions = {}) {
     this.source = source;
     this.watchBufferEventsMax = opts.watchBufferEventsMax ?? 1000;
     this.catchupScanMax = opts.catchupScanMax ?? 1000;
     this.schedule = opts.schedule ?? ((fn) => setImmediate(fn));
+    this.lastRev = source.revision();
   }
 
   watch(opts: WatchOptions): Watcher {
@@ -226,6 +229,7 @@ export class WatchHub {
   notify(events: Event[], revision: number): void {
     if (this.closed || events.length === 0) return;
     const firstRev = events[0].kv.modRevision;
+    this.lastRev = revision;
     const targets = new Set<Watcher>(this.ranged);
     for (const e of events) {
       const set = this.byKey.get(e.kv.key.toString('latin1'));
@@ -248,6 +252,22 @@ export class WatchHub {
     }
     // Synced watchers not among the targets saw nothing of this batch; their
     // nextRev is implied by the hub's revision (see setSynced).
+  }
+
+  /**
+   * The keyspace jumped (a snapshot was restored): revisions after the last
+   * notified one never came through notify. Every synced watcher turns
+   * unsynced at that point and catches up from the restored revision index
+   * (or is canceled as compacted if the snapshot no longer holds them).
+   */
+  resync(): void {
+    for (const w of this.watchers.values()) {
+      if (!w.synced) continue;
+      w.nextRev = Math.max(w.nextRev, this.lastRev + 1);
+      this.setSynced(w, false);
+      this.kick(w);
+    }
+    this.lastRev = this.source.revision();
   }
 
   /** Sends progress notifications to synced, drained watchers that asked for them and got nothing since the last tick. */

@@ -204,4 +204,21 @@ test('resume after a disconnect from the last seen revision + 1 gives exactly th
   }
 });
 
+test('after a snapshot restore, synced watchers catch up on the revisions the snapshot brought', async () => {
+  const a = env();
+  const c = env();
+  try {
+    for (const e of [a, c]) for (let i = 0; i < 3; i++) await e.store.put(b(`k${i}`), b('same'));
+    for (let i = 3; i < 8; i++) await c.store.put(b(`k${i}`), b('later'));
+    const w = a.store.hub.watch({ key: b('k'), rangeEnd: prefixEnd(b('k')) });
+    const snap = await c.store.keyspace.snapshot();
+    await a.store.keyspace.restore(snap.index, snap.data);
+    assert.equal(flat(await take(a, w)), ['put:k3:4', 'put:k4:5', 'put:k5:6', 'put:k6:7', 'put:k7:8']);
+    assert.ok(w.synced);
+  } finally {
+    await a.close();
+    await c.close();
+  }
+});
+
 test.run();
