@@ -234,9 +234,11 @@ export function decodeProposal(data: Buffer): Proposal {
   } catch (e) {
     throw new KeelsonError('bad request', `undecodable proposal: ${(e as Error).message}`);
   }
-  if (typeof p !== 'object' || p === null || typeof (p as Proposal).id !== 'number' || typeof (p as Proposal).req !== 'object' || (p as Proposal).req === null) {
+  if (typeof p !== 'object' || p === null || typeof (p as Proposal).id !== 'number') {
     throw new KeelsonError('bad request', 'proposal is not {id, req}');
   }
+  // The request itself is checked by validateRequest, so that its error
+  // reaches the proposer under its id.
   return p as Proposal;
 }
 
@@ -370,8 +372,22 @@ function checkId(n: unknown, what: string): void {
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n <= 0) throw new KeelsonError('bad request', `${what} must be a positive integer`);
 }
 
-/** Throws the KeelsonError the request deserves, or returns normally. */
+/**
+ * Throws the KeelsonError the request deserves, or returns normally. Any
+ * other exception while looking at a malformed request (a null where an
+ * object belongs) is reported as 'bad request' too: a garbage log entry must
+ * fail cleanly on every member, never break the state machine.
+ */
 export function validateRequest(req: Request): void {
+  try {
+    validateRequestShape(req);
+  } catch (e) {
+    if (e instanceof KeelsonError) throw e;
+    throw new KeelsonError('bad request', `malformed request: ${(e as Error).message}`);
+  }
+}
+
+function validateRequestShape(req: Request): void {
   switch (req?.op) {
     case 'put': return validatePut(req);
     case 'deleteRange': return validateDelete(req);

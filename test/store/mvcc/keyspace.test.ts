@@ -429,4 +429,41 @@ test('watch catch-up source: eventsFrom never splits a revision and carries prev
   }
 });
 
+test('garbage proposals fail cleanly with bad request and never break the keyspace', async () => {
+  const h = open();
+  try {
+    let x = 7;
+    const rand = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 4294967296);
+    const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)];
+    const junk = (depth: number): unknown => {
+      const r = rand();
+      if (depth > 2 || r < 0.3) return pick([null, 0, -1, 1.5, 'x', true, Buffer.from('k'), Buffer.alloc(0), [], {}]);
+      if (r < 0.5) return Array.from({ length: Math.floor(rand() * 3) }, () => junk(depth + 1));
+      const o: Record<string, unknown> = {};
+      for (const f of ['op', 'key', 'value', 'rangeEnd', 'compare', 'success', 'failure', 'target', 'result', 'number', 'lease', 'revision', 'leaseId', 'ttl', 'leaseIds']) {
+        if (rand() < 0.4) o[f] = f === 'op' ? pick(['put', 'deleteRange', 'txn', 'range', 'compact', 'leaseGrant', 'leaseExpire', 'nope']) : junk(depth + 1);
+      }
+      return o;
+    };
+    for (let i = 0; i < 2000; i++) {
+      const r = h.apply(junk(0) as never);
+      if (!r.ok) assert.ok(isKeelsonError(r.error), `entry ${i}: ${String(r.error)}`);
+    }
+    h.ok({ op: 'put', key: b('still'), value: b('fine') });
+    assert.is(h.ks.range({ key: b('still') }).count, 1);
+  } finally {
+    await h.close();
+  }
+});
+
+test('flush returns the applied index that is durable', async () => {
+  const h = open();
+  try {
+    h.ok({ op: 'put', key: b('a'), value: b('1') });
+    assert.is(await h.ks.flush(), h.ks.appliedIndex());
+  } finally {
+    await h.close();
+  }
+});
+
 test.run();
