@@ -77,8 +77,8 @@ export interface KeyspaceOptions {
   compactionBatchKeysMax?: number;
   /** Wait for fsync in every apply (default false: the WAL covers lost commits; see the overview). */
   syncEachApply?: boolean;
-  /** Called after every applied proposal, after its batch committed, in log order. */
-  onApplied?: (id: number, result: ApplyResult) => void;
+  /** Called after every applied proposal, after its batch committed, in log order; `from` is the proposing member (0 if unset). */
+  onApplied?: (id: number, result: ApplyResult, from: number) => void;
   /** Called after every committed batch with its events in revision order (empty batches are not reported). */
   onEvents?: (events: Event[], revision: number) => void;
   /** Called after a snapshot was restored (the watch hub resyncs, the lessor reloads). */
@@ -275,7 +275,7 @@ export class Keyspace implements StateMachine {
    * function that publishes the batch once it is committed.
    */
   private runBatch(entries: CommittedEntry[]): () => void {
-    const results: [number, ApplyResult][] = [];
+    const results: [number, ApplyResult, number][] = [];
     const events: Event[] = [];
     const leaseChanges: ({ type: 'grant'; id: number; ttl: number } | { type: 'revoke'; id: number })[] = [];
     const firstIndex = entries[0].index;
@@ -290,9 +290,11 @@ export class Keyspace implements StateMachine {
       applied = e.index;
       if (e.data.length === 0) continue;
       let id = 0;
+      let from = 0;
       try {
         const p = decodeProposal(e.data);
         id = p.id;
+        from = typeof p.from === 'number' ? p.from : 0;
         validateRequest(p.req);
         if (e.data.length > limits.requestBytesMax) throw new KeelsonError('request too large');
         if (alarms.has('NOSPACE') && needsSpace(p.req)) throw new KeelsonError('NOSPACE');
@@ -300,10 +302,10 @@ export class Keyspace implements StateMachine {
         const out = this.applyRequest(p.req, compactRev, alarms);
         if (out.compactRev !== undefined) compactRev = out.compactRev;
         if (out.alarms !== undefined) alarms = out.alarms;
-        results.push([id, { ok: true, response: out.response }]);
+        results.push([id, { ok: true, response: out.response }, from]);
       } catch (err) {
         if (!(err instanceof KeelsonError)) throw err;
-        results.push([id, { ok: false, error: err }]);
+        results.push([id, { ok: false, error: err }, from]);
       }
     }
     this.meta.putSync('applied', applied);
@@ -323,7 +325,7 @@ export class Keyspace implements StateMachine {
       this.alarmSet = alarms;
       if (this.opts.onLeaseChange) for (const c of leaseChanges) this.opts.onLeaseChange(c);
       if (events.length > 0 && this.opts.onEvents) this.opts.onEvents(events, rev);
-      if (this.opts.onApplied) for (const [id, r] of results) this.opts.onApplied(id, r);
+      if (this.opts.onApplied) for (const [id, r, from] of results) this.opts.onApplied(id, r, from);
     };
   }
 

@@ -189,6 +189,12 @@ export type Response =
 export interface Proposal {
   /** Chosen by the proposer (unique among its in-flight proposals) to match the result. */
   id: number;
+  /**
+   * The proposing member. Every member applies every entry and reports every
+   * result; a member resolves only results whose `from` is itself, since ids
+   * of different members may collide.
+   */
+  from?: number;
   req: Request;
 }
 

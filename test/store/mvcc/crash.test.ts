@@ -51,7 +51,7 @@ test('SIGKILL at random points: applied index at a batch end, data equal to a re
   let iteration = 0;
   try {
     let applied = 0;
-    for (iteration = 0; iteration < 8; iteration++) {
+    for (iteration = 0; iteration < 6; iteration++) {
       const start = await runAndKill(dir, 30 + Math.floor(rand() * 400));
       assert.is(start, applied, 'the child started from the stored applied index');
       const ks = new Keyspace({ dir });
