@@ -21,7 +21,6 @@
 //   flags:1 (bit 0 = tombstone)  createRevision:8  version:8  lease:8  value...
 // A fixed header (rather than msgpack) lets a range decide about a version
 // without decoding or allocating anything but the result.
-import { KeelsonError } from '../errors.ts';
 
 export const REV_MAX = Number.MAX_SAFE_INTEGER;
 const SUB_MAX = 0xffffffff;
@@ -229,8 +228,4 @@ export function assert(cond: unknown, what: string): asserts cond {
     // throwing out of a write transaction aborts it, and the caller crashes.
     throw e;
   }
-}
-
-export function badRequest(what: string): KeelsonError {
-  return new KeelsonError('bad request', what);
 }

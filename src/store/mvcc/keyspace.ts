@@ -53,7 +53,7 @@ import type { CommittedEntry, StateMachine } from '../raft/state-machine.ts';
 import {
   assert, encodeGroup, encodeLeaseId, encodeLeaseKey, encodeRange, encodeRecord, encodeRevKey, encodeRevValue,
   encodeVersionKey, EVENT_DELETE, EVENT_PUT, inRange, readU64, recordCreate, recordLease, recordTombstone,
-  recordValue, recordVersion, REV_BYTES, revKeyMain, revKeySub, sameGroup, versionMain, versionSub, versionTombstone, versionUserKey,
+  recordValue, recordVersion, revKeyMain, revKeySub, sameGroup, versionMain, versionTombstone, versionUserKey,
 } from './encoding.ts';
 import {
   decodeProposal, limits, needsSpace, validateRange, validateRequest,
@@ -105,11 +105,6 @@ const RESTORE_FILE = 'keyspace.mdb.restore';
 const SNAPSHOT_MAGIC = Buffer.from('KSNAP001');
 const SNAPSHOT_HEADER_BYTES = 8 + 8 + 4;
 
-/** Chooses the committed version of a walk's current group at a read revision. */
-interface Walk {
-  /** The last version key whose group has been decided (a read takes at most one version per group). */
-  decided: Buffer | null;
-}
 
 function makeKv(key: Buffer, vk: Buffer, rec: Buffer, keysOnly: boolean): KeyValue {
   return {
@@ -588,12 +583,14 @@ export class Keyspace implements StateMachine {
    */
   private walk(key: Buffer, rangeEnd: Buffer | undefined, atRev: number, fn: (vk: Buffer) => boolean, txn?: Transaction): void {
     const r = encodeRange(key, rangeEnd);
-    const w: Walk = { decided: null };
+    // The last version key whose group has been decided: a read takes at
+    // most one version per key, the first at or below atRev.
+    let decided: Buffer | null = null;
     for (const k of this.kv.getKeys({ start: r.start, end: r.end, transaction: txn })) {
       const vk = k as Buffer;
-      if (w.decided !== null && sameGroup(vk, w.decided)) continue;
+      if (decided !== null && sameGroup(vk, decided)) continue;
       if (versionMain(vk) > atRev) continue;
-      w.decided = vk;
+      decided = vk;
       if (versionTombstone(vk)) continue;
       if (!fn(vk)) return;
     }
@@ -987,4 +984,3 @@ function sortKvs(kvs: KeyValue[], target: NonNullable<RangeRequest['sortTarget']
   });
 }
 
-export { REV_BYTES, versionSub };
