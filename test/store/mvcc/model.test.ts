@@ -50,9 +50,16 @@ class Model {
     return out;
   }
 
-  put(k: Buffer, v: Buffer, rev: number): void {
+  leases = new Set<number>();
+
+  /** Keys whose live version is attached to the lease, in key order. */
+  leaseKeys(id: number): Buffer[] {
+    return [...this.hist.keys()].map((s) => Buffer.from(s, 'latin1')).sort(Buffer.compare).filter((k) => this.latest(k)?.lease === id);
+  }
+
+  put(k: Buffer, v: Buffer, rev: number, lease = 0): void {
     const prev = this.latest(k);
-    const kv: KeyValue = { key: k, value: v, createRevision: prev ? prev.createRevision : rev, modRevision: rev, version: prev ? prev.version + 1 : 1, lease: 0 };
+    const kv: KeyValue = { key: k, value: v, createRevision: prev ? prev.createRevision : rev, modRevision: rev, version: prev ? prev.version + 1 : 1, lease };
     const s = k.toString('latin1');
     if (!this.hist.has(s)) this.hist.set(s, []);
     (this.hist.get(s) as MVersion[]).push({ rev, kv });
@@ -70,7 +77,7 @@ const KEYS = ['a', 'a\0', 'a\0b', 'ab', 'b', 'b\xff', 'c', '\0', '\xff'].map((s)
 const ENDS = [undefined, Buffer.from([0]), Buffer.from('b', 'latin1'), Buffer.from('c', 'latin1'), Buffer.from('a\x01', 'latin1')];
 
 function sameKvs(actual: KeyValue[], expected: KeyValue[], what: string): void {
-  const f = (kvs: KeyValue[]) => kvs.map((kv) => [kv.key.toString('latin1'), kv.value.toString('latin1'), kv.createRevision, kv.modRevision, kv.version]);
+  const f = (kvs: KeyValue[]) => kvs.map((kv) => [kv.key.toString('latin1'), kv.value.toString('latin1'), kv.createRevision, kv.modRevision, kv.version, kv.lease]);
   assert.equal(f(actual), f(expected), what);
 }
 
@@ -121,12 +128,13 @@ async function runSeed(seed: number, steps: number): Promise<void> {
       if (r < 0.3) {
         const k = pick(KEYS);
         const v = Buffer.from(`v${step}`);
-        const res = await s.put(k, v, { prevKv: true });
+        const lease = m.leases.size > 0 && rand() < 0.3 ? pick([...m.leases]) : 0;
+        const res = await s.put(k, v, { prevKv: true, lease });
         m.rev++;
         assert.is(res.header.revision, m.rev);
         const prev = m.latest(k);
         sameKvs(res.prevKv ? [res.prevKv] : [], prev ? [prev] : [], 'put prevKv');
-        m.put(k, v, m.rev);
+        m.put(k, v, m.rev, lease);
       } else if (r < 0.4) {
         const k = pick(KEYS);
         const end = pick(ENDS);
@@ -158,6 +166,32 @@ async function runSeed(seed: number, steps: number): Promise<void> {
         } else {
           m.put(p3, Buffer.from(`f${step}`), m.rev);
         }
+      } else if (r < 0.54) {
+        // Leases: grant, revoke, or expire through the log.
+        const lr = rand();
+        if (lr < 0.4 || m.leases.size === 0) {
+          const id = 1 + step;
+          await s.leaseGrant(60, id);
+          m.leases.add(id);
+        } else {
+          const id = pick([...m.leases]);
+          const keys = m.leaseKeys(id);
+          if (lr < 0.7) await s.leaseRevoke(id);
+          else {
+            // What the leader's lessor would propose when the lease ran out.
+            s.lessor.demote();
+            s.lessor.promote();
+            await (s as unknown as { propose(req: object): Promise<unknown> }).propose({ op: 'leaseExpire', leaseIds: [id, 999_999_999] });
+          }
+          m.leases.delete(id);
+          if (keys.length > 0) {
+            m.rev++;
+            for (const k of keys) m.del(k, m.rev);
+          }
+          const ttl = await s.leaseTimeToLive(id);
+          assert.is(ttl.ttl, -1, 'revoked lease is gone');
+        }
+        assert.equal((await s.leaseLeases()).leases.map((l) => l.id), [...m.leases].sort((a, b) => a - b));
       } else if (r < 0.75) {
         const k = pick(KEYS);
         const end = pick(ENDS);
