@@ -274,7 +274,7 @@ export class LocalKeyspaceStore implements Store {
 
   async hashKV(revision = 0): Promise<HashKVResponse> {
     if (this.closed) throw new KeelsonError('closed');
-    const h = this.keyspace.hash(revision);
+    const h = await this.keyspace.hashAsync(revision);
     return { header: { revision: this.keyspace.revision() }, hash: h.hash, compactRevision: h.compactRevision, hashRevision: h.revision };
   }
 

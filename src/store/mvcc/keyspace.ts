@@ -746,26 +746,64 @@ export class Keyspace implements StateMachine {
    */
   hash(revision = 0): HashResult {
     this.checkOpen();
+    const { rev, c } = this.hashBounds(revision);
+    const st = { h: 0, keptGroup: null as Buffer | null };
+    this.hashChunk(st, rev, c, undefined, undefined, Infinity);
+    return { hash: st.h >>> 0, revision: rev, compactRevision: c };
+  }
+
+  /**
+   * The same hash, computed in chunks of hashChunkEntriesMax versions with
+   * the event loop free in between, over one lmdb read snapshot held for the
+   * whole walk (so concurrent applies and compaction do not change it).
+   */
+  async hashAsync(revision = 0, hashChunkEntriesMax = 10_000): Promise<HashResult> {
+    this.checkOpen();
+    const { rev, c } = this.hashBounds(revision);
+    const txn = this.env.useReadTransaction();
+    try {
+      const st = { h: 0, keptGroup: null as Buffer | null };
+      let from: Buffer | undefined;
+      for (;;) {
+        const last = this.hashChunk(st, rev, c, txn, from, hashChunkEntriesMax);
+        if (last === undefined) break;
+        from = last;
+        await new Promise<void>((r) => setImmediate(r));
+        this.checkOpen();
+      }
+      return { hash: st.h >>> 0, revision: rev, compactRevision: c };
+    } finally {
+      txn.done();
+    }
+  }
+
+  private hashBounds(revision: number): { rev: number; c: number } {
     const rev = revision === 0 ? this.rev : revision;
     if (rev > this.rev) throw new KeelsonError('future revision', undefined, { currentRevision: this.rev });
     if (rev < this.compactRev) throw new KeelsonError('compacted', undefined, { compactRevision: this.compactRev });
-    const c = this.compactRev;
-    let h = 0;
-    let keptGroup: Buffer | null = null;
-    for (const { key: vk, value: rec } of this.kv.getRange({})) {
+    return { rev, c: this.compactRev };
+  }
+
+  /** Hashes up to max versions after `from`; returns the last key when it stopped early. */
+  private hashChunk(st: { h: number; keptGroup: Buffer | null }, rev: number, c: number, txn: Transaction | undefined, from: Buffer | undefined, max: number): Buffer | undefined {
+    let n = 0;
+    for (const { key: vk, value: rec } of this.kv.getRange({ start: from, exclusiveStart: from !== undefined, transaction: txn })) {
+      if (n++ >= max) return from;
+      from = vk;
       const main = versionMain(vk);
       if (main > rev) continue;
       if (main > c) {
-        h = crc32(rec, crc32(vk, h));
+        st.h = crc32(rec, crc32(vk, st.h));
         continue;
       }
       // The first version at or below c in this group is the kept one.
-      if (keptGroup !== null && sameGroup(vk, keptGroup)) continue;
-      keptGroup = vk;
-      if (!recordTombstone(rec)) h = crc32(rec, crc32(vk, h));
+      if (st.keptGroup !== null && sameGroup(vk, st.keptGroup)) continue;
+      st.keptGroup = vk;
+      if (!recordTombstone(rec)) st.h = crc32(rec, crc32(vk, st.h));
     }
-    return { hash: h >>> 0, revision: rev, compactRevision: c };
+    return undefined;
   }
+
 
   // -------------------------------------------------------------------------
   // Physical compaction

@@ -301,6 +301,8 @@ test('hash is equal on two keyspaces that applied the same entries, whatever the
     await c.ks.compactAll();
     assert.equal(a.ks.hash(), c.ks.hash());
     assert.equal(a.ks.hash(27), c.ks.hash(27));
+    assert.equal(await a.ks.hashAsync(27, 3), c.ks.hash(27), 'chunked hash equals the one-pass hash');
+    assert.equal(await c.ks.hashAsync(0, 1), c.ks.hash());
     c.ok({ op: 'put', key: b('x'), value: b('y') });
     assert.is.not(a.ks.hash().hash, c.ks.hash().hash);
   } finally {
