@@ -75,6 +75,20 @@ export interface WatchHubOptions {
   schedule?: (fn: () => void) => void;
 }
 
+/**
+ * The event without prevKv, made once per event and shared by every watcher
+ * that did not ask for prevKv (events are immutable once published).
+ */
+const stripped = new WeakMap<Event, Event>();
+function withoutPrev(e: Event): Event {
+  let s = stripped.get(e);
+  if (s === undefined) {
+    s = { type: e.type, kv: e.kv };
+    stripped.set(e, s);
+  }
+  return s;
+}
+
 export class Watcher implements AsyncIterable<WatchResponse> {
   readonly id: number;
   readonly key: Buffer;
@@ -111,7 +125,7 @@ export class Watcher implements AsyncIterable<WatchResponse> {
       if (e.kv.modRevision < this.nextRev) continue;
       if (e.type === 'put' ? this.opts.noPut : this.opts.noDelete) continue;
       if (!inRange(e.kv.key, this.key, this.rangeEnd)) continue;
-      out.push(this.opts.prevKv || e.prevKv === undefined ? e : { type: e.type, kv: e.kv });
+      out.push(this.opts.prevKv || e.prevKv === undefined ? e : withoutPrev(e));
     }
     return out;
   }
