@@ -122,7 +122,8 @@ export class Keyspace implements StateMachine {
   private env!: RootDatabase;
   private kv!: Database<Buffer, Buffer>;
   private revIdx!: Database<Buffer, Buffer>;
-  private leaseDb!: Database<{ ttl: number }, Buffer>;
+  /** Lease id -> granted TTL (u64), both binary: no encoder state lives in the database. */
+  private leaseDb!: Database<Buffer, Buffer>;
   private leaseKeyDb!: Database<Buffer, Buffer>;
   private meta!: Database<unknown, string>;
   private readonly opts: KeyspaceOptions;
@@ -172,7 +173,7 @@ export class Keyspace implements StateMachine {
     this.env = open({ path: path.join(this.dir, FILE), maxDbs: 8 });
     this.kv = this.env.openDB<Buffer, Buffer>('kv', { keyEncoding: 'binary', encoding: 'binary' });
     this.revIdx = this.env.openDB<Buffer, Buffer>('rev', { keyEncoding: 'binary', encoding: 'binary' });
-    this.leaseDb = this.env.openDB<{ ttl: number }, Buffer>('lease', { keyEncoding: 'binary', encoding: 'msgpack' });
+    this.leaseDb = this.env.openDB<Buffer, Buffer>('lease', { keyEncoding: 'binary', encoding: 'binary' });
     this.leaseKeyDb = this.env.openDB<Buffer, Buffer>('leaseKey', { keyEncoding: 'binary', encoding: 'binary' });
     this.meta = this.env.openDB<unknown, string>('meta', { encoding: 'msgpack' });
     this.applied = (this.meta.get('applied') as number | undefined) ?? 0;
@@ -355,7 +356,7 @@ export class Keyspace implements StateMachine {
       case 'leaseGrant': {
         const k = encodeLeaseId(req.leaseId);
         if (this.leaseDb.get(k) !== undefined) throw new KeelsonError('lease exists');
-        this.leaseDb.putSync(k, { ttl: req.ttl });
+        this.leaseDb.putSync(k, encodeLeaseId(req.ttl));
         this.txLeaseChanges.push({ type: 'grant', id: req.leaseId, ttl: req.ttl });
         return { response: { header: { revision: this.txRev }, id: req.leaseId, ttl: req.ttl } };
       }
@@ -723,7 +724,8 @@ export class Keyspace implements StateMachine {
   /** A lease's record and attached keys, or null. */
   lease(id: number): { ttl: number; keys: Buffer[] } | null {
     this.checkOpen();
-    const rec = this.leaseDb.get(encodeLeaseId(id));
+    const raw = this.leaseDb.get(encodeLeaseId(id));
+    const rec = raw === undefined ? undefined : { ttl: readU64(raw, 0) };
     if (rec === undefined) return null;
     const keys: Buffer[] = [];
     for (const k of this.leaseKeyDb.getKeys({ start: encodeLeaseId(id), end: encodeLeaseId(id + 1) })) keys.push(Buffer.from((k as Buffer).subarray(8)));
@@ -733,7 +735,7 @@ export class Keyspace implements StateMachine {
   leases(): LeaseRecord[] {
     this.checkOpen();
     const out: LeaseRecord[] = [];
-    for (const { key, value } of this.leaseDb.getRange({})) out.push({ id: readU64(key as Buffer, 0), ttl: value.ttl });
+    for (const { key, value } of this.leaseDb.getRange({})) out.push({ id: readU64(key as Buffer, 0), ttl: readU64(value, 0) });
     return out;
   }
 
