@@ -148,6 +148,8 @@ export class Keyspace implements StateMachine {
   private wCompactRev = 0;
   private wAlarms = new Set<AlarmType>();
   private pendingApplies = 0;
+  /** Set while restore() replaces the environment: applies are a caller bug then. */
+  private restoring = false;
   /** Set when a write failed in a way that leaves memory ahead of storage; every later call fails. */
   private broken: Error | null = null;
 
@@ -223,6 +225,7 @@ export class Keyspace implements StateMachine {
    */
   async apply(entries: CommittedEntry[]): Promise<void> {
     this.checkOpen();
+    assert(!this.restoring, 'apply during restore');
     if (entries.length === 0) return;
     let publish: (() => void) | undefined;
     this.pendingApplies++;
@@ -249,7 +252,7 @@ export class Keyspace implements StateMachine {
    */
   applySync(entries: CommittedEntry[]): void {
     this.checkOpen();
-    assert(this.pendingApplies === 0, 'applySync with asynchronous applies in flight');
+    assert(this.pendingApplies === 0 && !this.restoring, 'applySync with asynchronous applies or a restore in flight');
     if (entries.length === 0) return;
     let publish: (() => void) | undefined;
     try {
@@ -929,7 +932,7 @@ export class Keyspace implements StateMachine {
       const copy = open({ path: tmp, maxDbs: 8, readOnly: true });
       const index = (copy.openDB('meta', { encoding: 'msgpack' }).get('applied') as number | undefined) ?? 0;
       await copy.close();
-      const file = fs.readFileSync(tmp);
+      const file = await fs.promises.readFile(tmp);
       const header = Buffer.alloc(SNAPSHOT_HEADER_BYTES);
       SNAPSHOT_MAGIC.copy(header, 0);
       header.writeUInt32BE(Math.floor(index / 0x100000000), 8);
@@ -950,19 +953,28 @@ export class Keyspace implements StateMachine {
    */
   async restore(index: number, data: Buffer): Promise<void> {
     this.checkOpen();
-    assert(this.pendingApplies === 0, 'restore with applies in flight');
+    assert(this.pendingApplies === 0 && !this.restoring, 'restore with applies or another restore in flight');
+    this.restoring = true;
+    try {
+      await this.restoreFile(index, data);
+    } finally {
+      this.restoring = false;
+    }
+  }
+
+  private async restoreFile(index: number, data: Buffer): Promise<void> {
     if (data.length < SNAPSHOT_HEADER_BYTES || !data.subarray(0, 8).equals(SNAPSHOT_MAGIC)) throw new KeelsonError('bad request', 'not a keyspace snapshot');
     const snapIndex = readU64(data, 8);
     const file = data.subarray(SNAPSHOT_HEADER_BYTES);
     if ((crc32(file) >>> 0) !== data.readUInt32BE(16)) throw new KeelsonError('bad request', 'keyspace snapshot checksum mismatch');
     if (snapIndex !== index) throw new KeelsonError('bad request', `snapshot is at index ${snapIndex}, not ${index}`);
     const target = path.join(this.dir, RESTORE_FILE);
-    const fd = fs.openSync(target, 'w');
+    const fh = await fs.promises.open(target, 'w');
     try {
-      fs.writeSync(fd, file);
-      fs.fsyncSync(fd);
+      await fh.writeFile(file);
+      await fh.sync();
     } finally {
-      fs.closeSync(fd);
+      await fh.close();
     }
     await this.env.close();
     fs.renameSync(target, path.join(this.dir, FILE));
