@@ -960,6 +960,7 @@ export class Keyspace implements StateMachine {
     } finally {
       this.restoring = false;
     }
+    this.opts.onRestored?.(index);
   }
 
   private async restoreFile(index: number, data: Buffer): Promise<void> {
@@ -986,7 +987,6 @@ export class Keyspace implements StateMachine {
     }
     this.openEnv();
     assert(this.applied === index, `restored applied index ${this.applied} is the snapshot index ${index}`);
-    this.opts.onRestored?.(index);
   }
 
   async close(): Promise<void> {
@@ -997,6 +997,7 @@ export class Keyspace implements StateMachine {
 
   private checkOpen(): void {
     if (this.closed) throw new KeelsonError('closed');
+    if (this.restoring) throw new KeelsonError('closed', 'a snapshot is being restored');
     if (this.broken) throw new Error(`keelson keyspace is unusable after a failed write: ${this.broken.message}`);
   }
 }

@@ -276,9 +276,10 @@ export class WatchHub {
    */
   resync(): void {
     for (const w of this.watchers.values()) {
-      if (!w.synced) continue;
-      w.nextRev = Math.max(w.nextRev, this.lastRev + 1);
-      this.setSynced(w, false);
+      if (w.synced) {
+        w.nextRev = Math.max(w.nextRev, this.lastRev + 1);
+        this.setSynced(w, false);
+      }
       this.kick(w);
     }
     this.lastRev = this.source.revision();
@@ -367,6 +368,9 @@ export class WatchHub {
         this.compacted(w, e.compactRevision ?? compact);
         return;
       }
+      // The keyspace is closed or swapping in a snapshot: the step is
+      // dropped; resync() (after a restore) or close() picks the watcher up.
+      if (e instanceof KeelsonError && e.code === 'closed') return;
       throw e;
     }
     const mine = w.select(got.events);
