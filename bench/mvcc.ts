@@ -1,0 +1,128 @@
+// MVCC keyspace benchmark (no Raft: LocalKeyspaceStore applies each request
+// as the next log entry through the same apply path a member uses). Prints a
+// table and writes bench/results/mvcc.json. Usage: npx tsx bench/mvcc.ts
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LocalKeyspaceStore } from '../src/store/local.ts';
+import { Keyspace } from '../src/store/mvcc/keyspace.ts';
+import { encodeProposal, prefixEnd } from '../src/store/mvcc/requests.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const results: Record<string, number | string>[] = [];
+
+function tmp(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'keelson-bench-'));
+}
+
+async function withStore<T>(fn: (s: LocalKeyspaceStore) => Promise<T>): Promise<T> {
+  const dir = tmp();
+  const s = new LocalKeyspaceStore({ dir, leaseTickMs: 0 });
+  try {
+    return await fn(s);
+  } finally {
+    await s.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function record(name: string, ops: number, ms: number, extra: Record<string, number | string> = {}): void {
+  const r = { name, ops, ms: Math.round(ms), perSecond: Math.round((ops / ms) * 1000), ...extra };
+  results.push(r);
+  console.log(`${name.padEnd(44)} ${String(r.perSecond).padStart(10)} /s   (${ops} in ${r.ms} ms)`);
+}
+
+const value = Buffer.alloc(256, 7);
+
+for (const callers of [1, 100, 1000]) {
+  await withStore(async (s) => {
+    const total = callers === 1 ? 5000 : 50_000;
+    const per = total / callers;
+    const t = performance.now();
+    await Promise.all(Array.from({ length: callers }, async (_, c) => {
+      for (let i = 0; i < per; i++) await s.put(Buffer.from(`/registry/pods/ns/p-${c}-${i}`), value);
+    }));
+    record(`put 256 B, ${callers} concurrent callers`, total, performance.now() - t);
+  });
+}
+
+{
+  const dir = tmp();
+  const ks = new Keyspace({ dir });
+  let index = 1;
+  const batches = 200;
+  const t = performance.now();
+  const inflight: Promise<void>[] = [];
+  for (let bi = 0; bi < batches; bi++) {
+    const entries = [];
+    for (let i = 0; i < 500; i++, index++) entries.push({ index, term: 1, data: encodeProposal({ id: index, req: { op: 'put', key: Buffer.from(`/k/${index}`), value } }) });
+    inflight.push(ks.apply(entries));
+    if (inflight.length > 4) await inflight.shift();
+  }
+  await Promise.all(inflight);
+  record('Keyspace.apply, batches of 500 puts', batches * 500, performance.now() - t);
+  await ks.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+await withStore(async (s) => {
+  const inflight: Promise<unknown>[] = [];
+  for (let i = 0; i < 10_000; i++) {
+    inflight.push(s.put(Buffer.from(`/registry/pods/ns/p-${String(i).padStart(5, '0')}`), value));
+    if (inflight.length >= 500) await Promise.all(inflight.splice(0));
+  }
+  await Promise.all(inflight);
+  // Three more versions of the first 1,000 keys: history a range has to skip.
+  for (let v = 0; v < 3; v++) for (let i = 0; i < 1000; i++) inflight.push(s.put(Buffer.from(`/registry/pods/ns/p-${String(i).padStart(5, '0')}`), value));
+  await Promise.all(inflight);
+  let t = performance.now();
+  const n1 = 20_000;
+  for (let i = 0; i < n1; i++) await s.range(Buffer.from(`/registry/pods/ns/p-${String(i % 10_000).padStart(5, '0')}`));
+  record('range 1 key (10k keys stored)', n1, performance.now() - t);
+  t = performance.now();
+  const n2 = 200;
+  const start = Buffer.from('/registry/pods/ns/p-');
+  for (let i = 0; i < n2; i++) {
+    const r = await s.range(start, { rangeEnd: prefixEnd(start), limit: 1000 });
+    if (r.kvs.length !== 1000) throw new Error('bad range');
+  }
+  record('range limit 1,000 of 10,000 keys (counts all)', n2, performance.now() - t);
+  t = performance.now();
+  const p1000 = Buffer.from('/registry/pods/ns/p-00');
+  for (let i = 0; i < n2; i++) {
+    const r = await s.range(p1000, { rangeEnd: prefixEnd(p1000) });
+    if (r.kvs.length !== 1000) throw new Error(`bad range ${r.kvs.length}`);
+  }
+  record('range a 1,000-key prefix (4 versions each)', n2, performance.now() - t);
+});
+
+await withStore(async (s) => {
+  const watchers = Array.from({ length: 1000 }, () => s.watch(Buffer.from('/w/'), { rangeEnd: prefixEnd(Buffer.from('/w/')) }));
+  const events = 2000;
+  let delivered = 0;
+  const consumers = watchers.map(async (w) => {
+    let got = 0;
+    while (got < events) {
+      const r = await w.next();
+      if (r === null) break;
+      got += r.events.length;
+      delivered += r.events.length;
+    }
+  });
+  const t = performance.now();
+  const inflight: Promise<unknown>[] = [];
+  for (let i = 0; i < events; i++) {
+    inflight.push(s.put(Buffer.from(`/w/${i}`), value));
+    if (inflight.length >= 100) await Promise.all(inflight.splice(0));
+  }
+  await Promise.all(inflight);
+  await Promise.all(consumers);
+  record('watch fan-out: 1,000 watchers on one prefix (events delivered)', delivered, performance.now() - t);
+  for (const w of watchers) w.cancel();
+});
+
+const out = path.join(here, 'results', 'mvcc.json');
+fs.mkdirSync(path.dirname(out), { recursive: true });
+fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, results }, null, 2) + '\n');
+console.log(`wrote ${path.relative(process.cwd(), out)}`);

@@ -1,0 +1,1039 @@
+// The MVCC keyspace: a multi-version key-value store with etcd v3's data
+// model on lmdb, driven as a deterministic replicated state machine.
+//
+// Overview
+// - Every committed log entry carries one msgpackr-encoded Proposal
+//   (requests.ts). apply() applies a batch of entries in ONE lmdb write
+//   transaction that also stores the applied index, so after any crash the
+//   stored data and the stored applied index agree and the Raft driver replays
+//   exactly the entries after it (see StateMachine in ../raft/state-machine.ts).
+// - The store revision `rev` is a counter of main revisions. A put, a delete
+//   that removes something, and a txn that writes something take the next main
+//   revision; each change inside it takes the next sub revision. Nothing is
+//   overwritten in place: a put adds a version, a delete adds a tombstone.
+// - Databases (layout in encoding.ts): `kv` holds versions in key order, newest
+//   first within a key; `rev` indexes changes by revision (watch catch-up and
+//   compaction); `lease` and `leaseKey` hold leases and their attached keys;
+//   `meta` holds the applied index, revision, compact revision, physical
+//   compaction progress and alarms.
+// - A read at revision R walks one cursor over the encoded range and takes,
+//   per key, the first version with main <= R (a tombstone means absent).
+// - compact(C) sets the logical compact revision in the apply transaction:
+//   from then on reads below C fail, and nothing that a read at R >= C can see
+//   changes. Physical removal of versions that no read at or above C - 1 can
+//   see (one revision of slack keeps the events of revision C itself, so a
+//   watch can resume at exactly the compact revision) runs
+//   later in small write transactions (compactStep, compactionBatchKeysMax
+//   revision-index entries each) so that writes never wait behind a large
+//   compaction. Its progress is stored, so it resumes after a restart; it is
+//   local (members may be at different points) because no read depends on it.
+//
+// Failure modes
+// - Crash anywhere: lmdb transactions are atomic, so the data and applied
+//   index agree; physical compaction resumes from its stored progress.
+// - Durability: commits are made visible without waiting for fsync
+//   (lmdb-js overlappingSync: the flush runs after the commit, off the JS
+//   thread, and lmdb keeps its meta pages consistent). A machine crash can
+//   lose the last commits but never corrupts the file; the Raft WAL is the
+//   durable log and replays them. Hence the integration rule: the WAL must keep
+//   every entry above the index returned by flush() (the durable applied
+//   index) and may only be compacted below it.
+// - A request that fails (bad input, a compare that refers to a missing lease,
+//   the NOSPACE alarm) is checked completely before it writes anything, so it
+//   has no effect; its error is reported to the proposer and is the same on
+//   every member.
+// - A broken invariant (an entry index out of order, an undecodable stored
+//   record) throws out of the write transaction, which aborts it.
+import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
+import fs from 'node:fs';
+import path from 'node:path';
+import { crc32 } from 'node:zlib';
+import { KeelsonError } from '../errors.ts';
+import type { CommittedEntry, StateMachine } from '../raft/state-machine.ts';
+import {
+  assert, encodeGroup, encodeLeaseId, encodeLeaseKey, encodeRange, encodeRecord, encodeRevKey, encodeRevValue,
+  encodeVersionKey, EVENT_DELETE, EVENT_PUT, inRange, readU64, recordCreate, recordLease, recordTombstone,
+  recordValue, recordVersion, revKeyMain, revKeySub, sameGroup, versionMain, versionTombstone, versionUserKey,
+} from './encoding.ts';
+import {
+  decodeProposal, limits, needsSpace, validateRange, validateRequest,
+  type AlarmType, type ApplyResult, type Compare, type DeleteRangeResponse, type KeyValue, type PutRequest,
+  type PutResponse, type RangeRequest, type RangeResponse, type Request, type RequestOp, type Response,
+  type ResponseOp, type TxnRequest, type TxnResponse,
+} from './requests.ts';
+
+export interface Event {
+  type: 'put' | 'delete';
+  /** For a delete: the key with modRevision = the delete's revision and zero fields. */
+  kv: KeyValue;
+  /** The key's previous version, if it had one that was not deleted. */
+  prevKv?: KeyValue;
+}
+
+export interface KeyspaceOptions {
+  /** Directory for the lmdb files; created if missing. */
+  dir: string;
+  /** Revision-index entries handled by one physical compaction transaction. */
+  compactionBatchKeysMax?: number;
+  /** Wait for fsync in every apply (default false: the WAL covers lost commits; see the overview). */
+  syncEachApply?: boolean;
+  /** Called after every applied proposal, after its batch committed, in log order; `from` is the proposing member (0 if unset). */
+  onApplied?: (id: number, result: ApplyResult, from: number) => void;
+  /** Called after every committed batch with its events in revision order (empty batches are not reported). */
+  onEvents?: (events: Event[], revision: number) => void;
+  /** Called after a snapshot was restored (the watch hub resyncs, the lessor reloads). */
+  onRestored?: (index: number) => void;
+  /** Called after commit for every lease granted or revoked by the batch (the lessor tracks expiry). */
+  onLeaseChange?: (change: { type: 'grant'; id: number; ttl: number } | { type: 'revoke'; id: number }) => void;
+}
+
+export interface HashResult {
+  /** crc32 over every version visible at or above the compact revision, up to `revision`. */
+  hash: number;
+  revision: number;
+  compactRevision: number;
+}
+
+export interface LeaseRecord {
+  id: number;
+  /** Granted TTL in seconds. */
+  ttl: number;
+}
+
+const FILE = 'keyspace.mdb';
+const RESTORE_FILE = 'keyspace.mdb.restore';
+const SNAPSHOT_MAGIC = Buffer.from('KSNAP001');
+const SNAPSHOT_HEADER_BYTES = 8 + 8 + 4;
+
+
+function makeKv(key: Buffer, vk: Buffer, rec: Buffer, keysOnly: boolean): KeyValue {
+  return {
+    key,
+    createRevision: recordCreate(rec),
+    modRevision: versionMain(vk),
+    version: recordVersion(rec),
+    value: keysOnly ? Buffer.alloc(0) : recordValue(rec),
+    lease: recordLease(rec),
+  };
+}
+
+export class Keyspace implements StateMachine {
+  readonly dir: string;
+  private env!: RootDatabase;
+  private kv!: Database<Buffer, Buffer>;
+  private revIdx!: Database<Buffer, Buffer>;
+  /** Lease id -> granted TTL (u64), both binary: no encoder state lives in the database. */
+  private leaseDb!: Database<Buffer, Buffer>;
+  private leaseKeyDb!: Database<Buffer, Buffer>;
+  private meta!: Database<unknown, string>;
+  private readonly opts: KeyspaceOptions;
+  private readonly compactionBatchKeysMax: number;
+
+  // In-memory copies of meta, updated only after a successful commit.
+  private applied = 0;
+  /** Invariant: compactRev <= rev. */
+  private rev = 0;
+  private compactRev = 0;
+  /** Revision-index position (main, sub) up to which physical compaction is done. */
+  private compactDoneMain = 0;
+  private compactDoneSub = 0;
+  private alarmSet = new Set<AlarmType>();
+  private closed = false;
+
+  // Write-side state: as of the last batch run in a write transaction,
+  // committed or not. Invariant: w* equal the published fields above when no
+  // apply is in flight.
+  private wApplied = 0;
+  private wRev = 0;
+  private wCompactRev = 0;
+  private wAlarms = new Set<AlarmType>();
+  private pendingApplies = 0;
+  /** Set while restore() replaces the environment: applies are a caller bug then. */
+  private restoring = false;
+  /** Set when a write failed in a way that leaves memory ahead of storage; every later call fails. */
+  private broken: Error | null = null;
+
+  // State of the apply in progress (valid inside one write transaction).
+  private txRev = 0;
+  private txCompactRev = 0;
+  private txSub = 0;
+  private txEvents: Event[] = [];
+  private txLeaseChanges: ({ type: 'grant'; id: number; ttl: number } | { type: 'revoke'; id: number })[] = [];
+
+  constructor(opts: KeyspaceOptions) {
+    this.opts = opts;
+    this.dir = opts.dir;
+    this.compactionBatchKeysMax = opts.compactionBatchKeysMax ?? 1000;
+    fs.mkdirSync(this.dir, { recursive: true });
+    // A leftover restore file is an interrupted restore: the old state is
+    // still whole (the rename never happened), so drop the partial copy.
+    fs.rmSync(path.join(this.dir, RESTORE_FILE), { force: true });
+    this.openEnv();
+  }
+
+  private openEnv(): void {
+    this.env = open({ path: path.join(this.dir, FILE), maxDbs: 8 });
+    this.kv = this.env.openDB<Buffer, Buffer>('kv', { keyEncoding: 'binary', encoding: 'binary' });
+    this.revIdx = this.env.openDB<Buffer, Buffer>('rev', { keyEncoding: 'binary', encoding: 'binary' });
+    this.leaseDb = this.env.openDB<Buffer, Buffer>('lease', { keyEncoding: 'binary', encoding: 'binary' });
+    this.leaseKeyDb = this.env.openDB<Buffer, Buffer>('leaseKey', { keyEncoding: 'binary', encoding: 'binary' });
+    this.meta = this.env.openDB<unknown, string>('meta', { encoding: 'msgpack' });
+    this.applied = (this.meta.get('applied') as number | undefined) ?? 0;
+    this.rev = (this.meta.get('rev') as number | undefined) ?? 0;
+    this.compactRev = (this.meta.get('compactRev') as number | undefined) ?? 0;
+    const done = (this.meta.get('compactDone') as [number, number] | undefined) ?? [0, 0];
+    this.compactDoneMain = done[0];
+    this.compactDoneSub = done[1];
+    this.alarmSet = new Set((this.meta.get('alarms') as AlarmType[] | undefined) ?? []);
+    this.wApplied = this.applied;
+    this.wRev = this.rev;
+    this.wCompactRev = this.compactRev;
+    this.wAlarms = this.alarmSet;
+    assert(this.compactRev <= this.rev, 'compactRev <= rev on open');
+  }
+
+  // -------------------------------------------------------------------------
+  // StateMachine
+  // -------------------------------------------------------------------------
+
+  appliedIndex(): number {
+    return this.applied;
+  }
+
+  /** The current (last committed) main revision. */
+  revision(): number {
+    return this.rev;
+  }
+
+  compactRevision(): number {
+    return this.compactRev;
+  }
+
+  alarms(): AlarmType[] {
+    return [...this.alarmSet].sort();
+  }
+
+  /**
+   * Applies a batch in one lmdb write transaction through lmdb-js's
+   * asynchronous transaction API: the batch runs on the JS thread when lmdb-js
+   * opens its next write transaction (several apply() calls made before that
+   * share one commit), and the commit and its fsync run on lmdb-js's writer
+   * thread, so the event loop never waits for the disk. The results and
+   * events are published only after the commit, in log order, so nobody
+   * observes an effect that could still be rolled back. Callers may call
+   * apply() again before the previous promise resolved (pipelining).
+   */
+  async apply(entries: CommittedEntry[]): Promise<void> {
+    this.checkOpen();
+    assert(!this.restoring, 'apply during restore');
+    if (entries.length === 0) return;
+    let publish: (() => void) | undefined;
+    this.pendingApplies++;
+    try {
+      await this.env.transaction(() => {
+        publish = this.runBatch(entries);
+      });
+    } catch (err) {
+      // A failed commit (I/O error) or a broken invariant leaves the
+      // write-side state ahead of what is stored: refuse to go on. The host
+      // restarts the member, which replays from the stored applied index.
+      this.broken = err instanceof Error ? err : new Error(String(err));
+      throw err;
+    } finally {
+      this.pendingApplies--;
+    }
+    assert(publish !== undefined, 'the apply transaction ran its batch');
+    publish();
+  }
+
+  /**
+   * The same as apply() in a synchronous transaction (tests and tools). Must
+   * not be mixed with unresolved apply() calls.
+   */
+  applySync(entries: CommittedEntry[]): void {
+    this.checkOpen();
+    assert(this.pendingApplies === 0 && !this.restoring, 'applySync with asynchronous applies or a restore in flight');
+    if (entries.length === 0) return;
+    let publish: (() => void) | undefined;
+    try {
+      this.env.transactionSync(() => {
+        publish = this.runBatch(entries);
+      }, (this.opts.syncEachApply ? undefined : 0x10000) as never); // 0x10000 = NO_SYNC_FLUSH, see "Durability"
+    } catch (err) {
+      if (err instanceof KeelsonError) throw err;
+      this.broken = err instanceof Error ? err : new Error(String(err));
+      throw err;
+    }
+    assert(publish !== undefined, 'the apply transaction ran its batch');
+    publish();
+  }
+
+  /**
+   * Runs inside the write transaction: applies every entry, stores the
+   * applied index with them, advances the write-side state, and returns the
+   * function that publishes the batch once it is committed.
+   */
+  private runBatch(entries: CommittedEntry[]): () => void {
+    const results: [number, ApplyResult, number][] = [];
+    const events: Event[] = [];
+    const leaseChanges: ({ type: 'grant'; id: number; ttl: number } | { type: 'revoke'; id: number })[] = [];
+    const firstIndex = entries[0].index;
+    let applied = this.wApplied;
+    let alarms = this.wAlarms;
+    let compactRev = this.wCompactRev;
+    this.txRev = this.wRev;
+    this.txEvents = events;
+    this.txLeaseChanges = leaseChanges;
+    for (const e of entries) {
+      assert(e.index === applied + 1, `entry index ${e.index} follows applied index ${applied}`);
+      applied = e.index;
+      if (e.data.length === 0) continue;
+      let id = 0;
+      let from = 0;
+      try {
+        const p = decodeProposal(e.data);
+        id = p.id;
+        from = typeof p.from === 'number' ? p.from : 0;
+        validateRequest(p.req);
+        if (e.data.length > limits.requestBytesMax) throw new KeelsonError('request too large');
+        if (alarms.has('NOSPACE') && needsSpace(p.req)) throw new KeelsonError('NOSPACE');
+        this.txCompactRev = compactRev;
+        const out = this.applyRequest(p.req, compactRev, alarms);
+        if (out.compactRev !== undefined) compactRev = out.compactRev;
+        if (out.alarms !== undefined) alarms = out.alarms;
+        results.push([id, { ok: true, response: out.response }, from]);
+      } catch (err) {
+        if (!(err instanceof KeelsonError)) throw err;
+        results.push([id, { ok: false, error: err }, from]);
+      }
+    }
+    this.meta.putSync('applied', applied);
+    this.meta.putSync('rev', this.txRev);
+    if (compactRev !== this.wCompactRev) this.meta.putSync('compactRev', compactRev);
+    if (alarms !== this.wAlarms) this.meta.putSync('alarms', [...alarms].sort());
+    const rev = this.txRev;
+    this.wApplied = applied;
+    this.wRev = rev;
+    this.wCompactRev = compactRev;
+    this.wAlarms = alarms;
+    return () => {
+      assert(firstIndex === this.applied + 1, `batches are published in log order (${firstIndex} after ${this.applied})`);
+      this.applied = applied;
+      this.rev = rev;
+      this.compactRev = compactRev;
+      this.alarmSet = alarms;
+      if (this.opts.onLeaseChange) for (const c of leaseChanges) this.opts.onLeaseChange(c);
+      if (events.length > 0 && this.opts.onEvents) this.opts.onEvents(events, rev);
+      if (this.opts.onApplied) for (const [id, r, from] of results) this.opts.onApplied(id, r, from);
+    };
+  }
+
+  private applyRequest(req: Request, compactRev: number, alarms: Set<AlarmType>): { response: Response; compactRev?: number; alarms?: Set<AlarmType> } {
+    switch (req.op) {
+      case 'put': {
+        this.checkPut(req);
+        const rev = this.beginWrite();
+        const r = this.doPut(req, rev);
+        return { response: { header: { revision: rev }, ...r } };
+      }
+      case 'deleteRange': {
+        const live = this.liveKeys(req.key, req.rangeEnd);
+        if (live.length === 0) return { response: { header: { revision: this.txRev }, deleted: 0, prevKvs: [] } };
+        const rev = this.beginWrite();
+        const r = this.doDelete(live, rev, req.prevKv === true);
+        return { response: { header: { revision: rev }, ...r } };
+      }
+      case 'txn': {
+        const path = this.txnPath(req);
+        this.checkTxnPath(req, path);
+        const writes = this.txnWrites(req, path);
+        const rev = writes ? this.beginWrite() : this.txRev;
+        const r = this.doTxn(req, path, rev, writes);
+        return { response: { header: { revision: rev }, ...r } };
+      }
+      case 'compact': {
+        if (req.revision <= compactRev) throw new KeelsonError('compacted', `compact revision is ${compactRev}`, { compactRevision: compactRev });
+        if (req.revision > this.txRev) throw new KeelsonError('future revision', `current revision is ${this.txRev}`, { currentRevision: this.txRev });
+        return { response: { header: { revision: this.txRev } }, compactRev: req.revision };
+      }
+      case 'leaseGrant': {
+        const k = encodeLeaseId(req.leaseId);
+        if (this.leaseDb.get(k) !== undefined) throw new KeelsonError('lease exists');
+        this.leaseDb.putSync(k, encodeLeaseId(req.ttl));
+        this.txLeaseChanges.push({ type: 'grant', id: req.leaseId, ttl: req.ttl });
+        return { response: { header: { revision: this.txRev }, id: req.leaseId, ttl: req.ttl } };
+      }
+      case 'leaseRevoke': {
+        if (this.leaseDb.get(encodeLeaseId(req.leaseId)) === undefined) throw new KeelsonError('lease not found');
+        this.revokeLease(req.leaseId);
+        return { response: { header: { revision: this.txRev } } };
+      }
+      case 'leaseExpire': {
+        const revoked: number[] = [];
+        for (const id of req.leaseIds) {
+          if (this.leaseDb.get(encodeLeaseId(id)) === undefined) continue;
+          this.revokeLease(id);
+          revoked.push(id);
+        }
+        return { response: { header: { revision: this.txRev }, revoked } };
+      }
+      case 'alarm': {
+        const next = new Set(alarms);
+        if (req.action === 'activate') next.add(req.alarm);
+        else next.delete(req.alarm);
+        return { response: { header: { revision: this.txRev }, alarms: [...next].sort() }, alarms: next };
+      }
+    }
+  }
+
+  /** Takes the next main revision for a write request. */
+  private beginWrite(): number {
+    this.txRev++;
+    this.txSub = 0;
+    return this.txRev;
+  }
+
+  /** The newest version of key as stored now (in the write transaction when inside one). */
+  private latest(key: Buffer): { vk: Buffer; rec: Buffer } | null {
+    const r = encodeRange(key, undefined);
+    for (const { key: vk, value } of this.kv.getRange({ start: r.start, end: r.end, limit: 1 })) {
+      return { vk, rec: value };
+    }
+    return null;
+  }
+
+  private latestLive(key: Buffer): KeyValue | null {
+    const l = this.latest(key);
+    if (l === null || recordTombstone(l.rec)) return null;
+    return makeKv(key, l.vk, l.rec, false);
+  }
+
+  private checkPut(req: PutRequest): void {
+    if (req.ignoreValue || req.ignoreLease) {
+      if (this.latestLive(req.key) === null) throw new KeelsonError('key not found');
+    }
+    if (!req.ignoreLease && req.lease) {
+      if (this.leaseDb.get(encodeLeaseId(req.lease)) === undefined) throw new KeelsonError('lease not found');
+    }
+  }
+
+  private doPut(req: PutRequest, rev: number): { prevKv?: KeyValue } {
+    const prev = this.latestLive(req.key);
+    const value = req.ignoreValue ? (prev as KeyValue).value : req.value;
+    const lease = req.ignoreLease ? (prev as KeyValue).lease : (req.lease ?? 0);
+    const sub = this.txSub++;
+    const create = prev ? prev.createRevision : rev;
+    const version = prev ? prev.version + 1 : 1;
+    const rec = encodeRecord(false, create, version, lease, value);
+    this.kv.putSync(encodeVersionKey(req.key, rev, sub, false), rec);
+    this.revIdx.putSync(encodeRevKey(rev, sub), encodeRevValue(EVENT_PUT, req.key));
+    if (prev && prev.lease !== 0 && prev.lease !== lease) this.leaseKeyDb.removeSync(encodeLeaseKey(prev.lease, req.key));
+    if (lease !== 0 && (!prev || prev.lease !== lease)) this.leaseKeyDb.putSync(encodeLeaseKey(lease, req.key), Buffer.alloc(0));
+    const kv: KeyValue = { key: req.key, createRevision: create, modRevision: rev, version, value: Buffer.from(value), lease };
+    this.txEvents.push(prev ? { type: 'put', kv, prevKv: prev } : { type: 'put', kv });
+    return req.prevKv && prev ? { prevKv: prev } : {};
+  }
+
+  /** Live keys (newest version not a tombstone) in a range, as of now in the transaction. */
+  private liveKeys(key: Buffer, rangeEnd: Buffer | undefined): KeyValue[] {
+    const out: KeyValue[] = [];
+    this.walk(key, rangeEnd, REV_MAX_READ, (vk) => {
+      out.push(makeKv(versionUserKey(vk), vk, this.record(vk, undefined), false));
+      return true;
+    });
+    return out;
+  }
+
+  private doDelete(live: KeyValue[], rev: number, wantPrev: boolean): Omit<DeleteRangeResponse, 'header'> {
+    const empty = Buffer.alloc(0);
+    for (const prev of live) {
+      const sub = this.txSub++;
+      this.kv.putSync(encodeVersionKey(prev.key, rev, sub, true), encodeRecord(true, 0, 0, 0, empty));
+      this.revIdx.putSync(encodeRevKey(rev, sub), encodeRevValue(EVENT_DELETE, prev.key));
+      if (prev.lease !== 0) this.leaseKeyDb.removeSync(encodeLeaseKey(prev.lease, prev.key));
+      this.txEvents.push({ type: 'delete', kv: { key: prev.key, createRevision: 0, modRevision: rev, version: 0, value: empty, lease: 0 }, prevKv: prev });
+    }
+    return { deleted: live.length, prevKvs: wantPrev ? live : [] };
+  }
+
+  private revokeLease(id: number): void {
+    const keys: Buffer[] = [];
+    const prefix = encodeLeaseId(id);
+    const end = encodeLeaseId(id + 1);
+    for (const k of this.leaseKeyDb.getKeys({ start: prefix, end })) keys.push(Buffer.from((k as Buffer).subarray(8)));
+    const live: KeyValue[] = [];
+    for (const k of keys) {
+      const kv = this.latestLive(k);
+      assert(kv !== null && kv.lease === id, 'a lease-attached key is live and attached');
+      live.push(kv);
+    }
+    if (live.length > 0) this.doDelete(live, this.beginWrite(), false);
+    this.leaseDb.removeSync(prefix);
+    this.txLeaseChanges.push({ type: 'revoke', id });
+  }
+
+  // --- txn ---
+
+  /**
+   * The branch taken at every level of a txn, decided from the state before
+   * the txn writes anything (nested compares too), so that the checks below
+   * can run before the first write. Encoded as a list of booleans in
+   * depth-first order of the txns on the taken path.
+   */
+  private txnPath(t: TxnRequest): boolean[] {
+    const out: boolean[] = [];
+    const visit = (tx: TxnRequest): void => {
+      const ok = tx.compare.every((c) => this.compare(c));
+      out.push(ok);
+      for (const op of ok ? tx.success : tx.failure) if (op.op === 'txn') visit(op);
+    };
+    visit(t);
+    return out;
+  }
+
+  private compare(c: Compare): boolean {
+    const kvs: (KeyValue | null)[] = [];
+    if (c.rangeEnd === undefined || c.rangeEnd.length === 0) {
+      kvs.push(this.latestLive(c.key));
+    } else {
+      this.walk(c.key, c.rangeEnd, REV_MAX_READ, (vk) => {
+        kvs.push(makeKv(versionUserKey(vk), vk, this.record(vk, undefined), c.target !== 'value'));
+        return true;
+      });
+    }
+    // A compare over no key compares against an absent key (etcd's rule).
+    if (kvs.length === 0) return compareOne(c, null);
+    for (const kv of kvs) if (!compareOne(c, kv)) return false;
+    return true;
+  }
+
+  /** Refuses the txn before any write if an operation on its path would fail. */
+  private checkTxnPath(t: TxnRequest, path: boolean[]): void {
+    let i = 0;
+    const visit = (tx: TxnRequest): void => {
+      const ok = path[i++];
+      for (const op of ok ? tx.success : tx.failure) {
+        if (op.op === 'put') this.checkPut(op);
+        else if (op.op === 'range') this.checkReadRevision(op.revision ?? 0, this.txRev, this.txCompactRev);
+        else if (op.op === 'txn') visit(op);
+      }
+    };
+    visit(t);
+  }
+
+  /** True when the taken path writes anything (then the txn takes a revision). */
+  private txnWrites(t: TxnRequest, path: boolean[]): boolean {
+    let i = 0;
+    let writes = false;
+    const visit = (tx: TxnRequest): void => {
+      const ok = path[i++];
+      for (const op of ok ? tx.success : tx.failure) {
+        if (op.op === 'put') writes = true;
+        else if (op.op === 'deleteRange' && this.liveKeys(op.key, op.rangeEnd).length > 0) writes = true;
+        else if (op.op === 'txn') visit(op);
+      }
+    };
+    visit(t);
+    return writes;
+  }
+
+  private doTxn(t: TxnRequest, path: boolean[], rev: number, writes: boolean): Omit<TxnResponse, 'header'> {
+    let i = 0;
+    const visit = (tx: TxnRequest): Omit<TxnResponse, 'header'> => {
+      const ok = path[i++];
+      const responses: ResponseOp[] = [];
+      for (const op of ok ? tx.success : tx.failure) responses.push(this.doOp(op, rev, writes, visit));
+      return { succeeded: ok, responses };
+    };
+    return visit(t);
+  }
+
+  private doOp(op: RequestOp, rev: number, writes: boolean, visit: (t: TxnRequest) => Omit<TxnResponse, 'header'>): ResponseOp {
+    const header = { revision: rev };
+    switch (op.op) {
+      case 'range': {
+        // A range inside a txn sees the txn's earlier writes: the written
+        // versions carry revision `rev`, which is the read revision.
+        const r = this.rangeAt(op, op.revision || this.txRev, rev);
+        return { op: 'range', ...r, header };
+      }
+      case 'put':
+        return { op: 'put', header, ...this.doPut(op, rev) };
+      case 'deleteRange': {
+        const live = this.liveKeys(op.key, op.rangeEnd);
+        return { op: 'deleteRange', header, ...this.doDelete(live, rev, op.prevKv === true) };
+      }
+      case 'txn':
+        return { op: 'txn', header, ...visit(op) };
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Reads
+  // -------------------------------------------------------------------------
+
+  private checkReadRevision(revision: number, current: number, compactRev: number): number {
+    if (revision === 0) return current;
+    if (revision > current) throw new KeelsonError('future revision', `current revision is ${current}`, { currentRevision: current });
+    if (revision < compactRev) throw new KeelsonError('compacted', `compact revision is ${compactRev}`, { compactRevision: compactRev });
+    return revision;
+  }
+
+  /**
+   * Calls fn(versionKey) for every key in the range whose newest version at
+   * or below `atRev` is not a tombstone, in key order, from one cursor walk
+   * over keys only. fn returns false to stop. `txn` is a read snapshot, or
+   * undefined inside a write transaction (to see its own writes).
+   */
+  private walk(key: Buffer, rangeEnd: Buffer | undefined, atRev: number, fn: (vk: Buffer) => boolean, txn?: Transaction): void {
+    const r = encodeRange(key, rangeEnd);
+    // The last version key whose group has been decided: a read takes at
+    // most one version per key, the first at or below atRev.
+    let decided: Buffer | null = null;
+    for (const k of this.kv.getKeys({ start: r.start, end: r.end, transaction: txn })) {
+      const vk = k as Buffer;
+      if (decided !== null && sameGroup(vk, decided)) continue;
+      if (versionMain(vk) > atRev) continue;
+      decided = vk;
+      if (versionTombstone(vk)) continue;
+      if (!fn(vk)) return;
+    }
+  }
+
+  /** The record of a version key that the caller just saw in the same snapshot. */
+  private record(vk: Buffer, txn: Transaction | undefined): Buffer {
+    const rec = this.kv.get(vk, txn ? { transaction: txn } : undefined);
+    assert(rec !== undefined, 'a walked version has a record');
+    return rec;
+  }
+
+  /**
+   * A range read at a revision (0 = current), from one read snapshot:
+   * lmdb-js renews its shared read transaction only when the JS thread
+   * observes a commit (a callback, or a synchronous write of our own), so the
+   * walk and the record reads of one synchronous call see one snapshot. An
+   * explicit useReadTransaction() costs about as much as a one-key range.
+   */
+  range(req: RangeRequest): RangeResponse {
+    this.checkOpen();
+    validateRange(req);
+    const atRev = this.checkReadRevision(req.revision ?? 0, this.rev, this.compactRev);
+    return { ...this.rangeAt(req, atRev, this.rev), header: { revision: this.rev } };
+  }
+
+  private rangeAt(req: RangeRequest, atRev: number, headerRev: number, txn?: Transaction): RangeResponse {
+    const limit = req.limit ?? 0;
+    const target = req.sortTarget ?? 'key';
+    let order = req.sortOrder ?? 'none';
+    if (order === 'none' && target !== 'key') order = 'ascend';
+    // The walk already yields ascending key order.
+    const sorted = !(order === 'none' || (target === 'key' && order === 'ascend'));
+    const { minModRevision: minMod = 0, maxModRevision: maxMod = 0, minCreateRevision: minCreate = 0, maxCreateRevision: maxCreate = 0 } = req;
+    const filtered = minMod > 0 || maxMod > 0 || minCreate > 0 || maxCreate > 0;
+    const kvs: KeyValue[] = [];
+    let count = 0;
+    // Without sorting or filtering the walk yields keys in result order, so
+    // past the limit it only counts (no record read, no objects).
+    const collectAll = sorted || filtered;
+    const byCreate = minCreate > 0 || maxCreate > 0;
+    this.walk(req.key, req.rangeEnd, atRev, (vk) => {
+      let rec: Buffer | undefined;
+      if (filtered) {
+        const mod = versionMain(vk);
+        if (minMod > 0 && mod < minMod) return true;
+        if (maxMod > 0 && mod > maxMod) return true;
+        if (byCreate) {
+          rec = this.record(vk, txn);
+          const create = recordCreate(rec);
+          if (minCreate > 0 && create < minCreate) return true;
+          if (maxCreate > 0 && create > maxCreate) return true;
+        }
+      }
+      count++;
+      if (req.countOnly) return true;
+      if (collectAll || limit === 0 || kvs.length < limit) kvs.push(makeKv(versionUserKey(vk), vk, rec ?? this.record(vk, txn), req.keysOnly === true));
+      return true;
+    }, txn);
+    if (req.countOnly) return { header: { revision: headerRev }, kvs: [], more: false, count };
+    if (sorted) sortKvs(kvs, target, order === 'descend');
+    let more = false;
+    if (limit > 0 && kvs.length > limit) {
+      kvs.length = limit;
+      more = true;
+    } else if (limit > 0 && count > kvs.length) {
+      more = true;
+    }
+    return { header: { revision: headerRev }, kvs, more, count };
+  }
+
+  /**
+   * Events of revisions [fromRev, ...] from the revision index, for watch
+   * catch-up. Scans at most scanMax index entries but never splits a
+   * revision (so one huge revision is returned whole). Returns the events of
+   * keys in the range and the first revision not scanned.
+   */
+  eventsFrom(fromRev: number, key: Buffer, rangeEnd: Buffer | undefined, scanMax: number, prevKv: boolean): { events: Event[]; nextRev: number } {
+    this.checkOpen();
+    if (fromRev < this.compactRev) throw new KeelsonError('compacted', `compact revision is ${this.compactRev}`, { compactRevision: this.compactRev });
+    const txn = this.env.useReadTransaction();
+    try {
+      return this.eventsIn(txn, fromRev, key, rangeEnd, scanMax, prevKv);
+    } finally {
+      txn.done();
+    }
+  }
+
+  private eventsIn(txn: Transaction, fromRev: number, key: Buffer, rangeEnd: Buffer | undefined, scanMax: number, prevKv: boolean): { events: Event[]; nextRev: number } {
+    const events: Event[] = [];
+    let scanned = 0;
+    let lastMain = fromRev - 1;
+    let cut = false;
+    const rev = this.rev;
+    for (const { key: rk, value } of this.revIdx.getRange({ start: encodeRevKey(fromRev, 0), end: encodeRevKey(rev + 1, 0), transaction: txn })) {
+      const main = revKeyMain(rk);
+      if (scanned >= scanMax && main !== lastMain) {
+        cut = true;
+        break;
+      }
+      scanned++;
+      lastMain = main;
+      const k = value.subarray(1);
+      if (!inRange(k, key, rangeEnd)) continue;
+      const userKey = Buffer.from(k);
+      const sub = revKeySub(rk);
+      const vk = encodeVersionKey(userKey, main, sub, value[0] === EVENT_DELETE);
+      let rec: Buffer | undefined;
+      let prev: KeyValue | undefined;
+      // The version itself and, next in key order, the version before it.
+      for (const { key: k2, value: r2 } of this.kv.getRange({ start: vk, limit: prevKv ? 2 : 1, transaction: txn })) {
+        if (rec === undefined) {
+          assert(k2.equals(vk), 'a revision-index entry has its version');
+          rec = r2;
+        } else if (sameGroup(k2, vk) && !recordTombstone(r2)) {
+          prev = makeKv(userKey, k2, r2, false);
+        }
+      }
+      assert(rec !== undefined, 'a revision-index entry has its version');
+      const ev: Event = value[0] === EVENT_PUT
+        ? { type: 'put', kv: makeKv(userKey, vk, rec, false) }
+        : { type: 'delete', kv: { key: userKey, createRevision: 0, modRevision: main, version: 0, value: Buffer.alloc(0), lease: 0 } };
+      if (prev) ev.prevKv = prev;
+      events.push(ev);
+    }
+    const nextRev = cut ? lastMain + 1 : rev + 1;
+    return { events, nextRev };
+  }
+
+  /** A lease's record and attached keys, or null. */
+  lease(id: number): { ttl: number; keys: Buffer[] } | null {
+    this.checkOpen();
+    const raw = this.leaseDb.get(encodeLeaseId(id));
+    const rec = raw === undefined ? undefined : { ttl: readU64(raw, 0) };
+    if (rec === undefined) return null;
+    const keys: Buffer[] = [];
+    for (const k of this.leaseKeyDb.getKeys({ start: encodeLeaseId(id), end: encodeLeaseId(id + 1) })) keys.push(Buffer.from((k as Buffer).subarray(8)));
+    return { ttl: rec.ttl, keys };
+  }
+
+  leases(): LeaseRecord[] {
+    this.checkOpen();
+    const out: LeaseRecord[] = [];
+    for (const { key, value } of this.leaseDb.getRange({})) out.push({ id: readU64(key as Buffer, 0), ttl: readU64(value, 0) });
+    return out;
+  }
+
+  /**
+   * A crc32 over every version a read at some revision in [compact, revision]
+   * can see: versions with compact < main <= revision, plus each key's newest
+   * version at or below the compact revision unless it is a tombstone. It does
+   * not depend on physical compaction progress, so it is equal on every member
+   * at the same revision.
+   */
+  hash(revision = 0): HashResult {
+    this.checkOpen();
+    const { rev, c } = this.hashBounds(revision);
+    const st = { h: 0, keptGroup: null as Buffer | null };
+    this.hashChunk(st, rev, c, undefined, undefined, Infinity);
+    return { hash: st.h >>> 0, revision: rev, compactRevision: c };
+  }
+
+  /**
+   * The same hash, computed in chunks of hashChunkEntriesMax versions with
+   * the event loop free in between, over one lmdb read snapshot held for the
+   * whole walk (so concurrent applies and compaction do not change it).
+   */
+  async hashAsync(revision = 0, hashChunkEntriesMax = 10_000): Promise<HashResult> {
+    this.checkOpen();
+    const { rev, c } = this.hashBounds(revision);
+    const txn = this.env.useReadTransaction();
+    try {
+      const st = { h: 0, keptGroup: null as Buffer | null };
+      let from: Buffer | undefined;
+      for (;;) {
+        const last = this.hashChunk(st, rev, c, txn, from, hashChunkEntriesMax);
+        if (last === undefined) break;
+        from = last;
+        await new Promise<void>((r) => setImmediate(r));
+        this.checkOpen();
+      }
+      return { hash: st.h >>> 0, revision: rev, compactRevision: c };
+    } finally {
+      txn.done();
+    }
+  }
+
+  private hashBounds(revision: number): { rev: number; c: number } {
+    const rev = revision === 0 ? this.rev : revision;
+    if (rev > this.rev) throw new KeelsonError('future revision', undefined, { currentRevision: this.rev });
+    if (rev < this.compactRev) throw new KeelsonError('compacted', undefined, { compactRevision: this.compactRev });
+    return { rev, c: this.compactRev };
+  }
+
+  /** Hashes up to max versions after `from`; returns the last key when it stopped early. */
+  private hashChunk(st: { h: number; keptGroup: Buffer | null }, rev: number, c: number, txn: Transaction | undefined, from: Buffer | undefined, max: number): Buffer | undefined {
+    let n = 0;
+    for (const { key: vk, value: rec } of this.kv.getRange({ start: from, exclusiveStart: from !== undefined, transaction: txn })) {
+      if (n++ >= max) return from;
+      from = vk;
+      const main = versionMain(vk);
+      if (main > rev) continue;
+      if (main > c) {
+        st.h = crc32(rec, crc32(vk, st.h));
+        continue;
+      }
+      // The first version at or below c in this group is the kept one.
+      if (st.keptGroup !== null && sameGroup(vk, st.keptGroup)) continue;
+      st.keptGroup = vk;
+      if (!recordTombstone(rec)) st.h = crc32(rec, crc32(vk, st.h));
+    }
+    return undefined;
+  }
+
+
+  // -------------------------------------------------------------------------
+  // Physical compaction
+  // -------------------------------------------------------------------------
+
+  /** True while physical compaction lags the logical compact revision. */
+  compactPending(): boolean {
+    // Done means the position is past every entry of revision C - 1 (sub = max).
+    const p = this.compactRev - 1;
+    return this.compactDoneMain < p || (this.compactDoneMain === p && this.compactDoneSub !== 0xffffffff);
+  }
+
+  /**
+   * Removes, in one write transaction, what no read can see any more for up
+   * to compactionBatchKeysMax revision-index entries at or below the compact
+   * revision. Returns true when more work remains. For each entry (r, key):
+   * the version just older than r is superseded (it can only be the version
+   * an earlier compaction kept, the rest went when their own entries were
+   * handled) and is removed; r itself is removed if a newer version at or
+   * below the compact revision exists, or if it is a tombstone and the newest
+   * one (nothing older remains for it to hide). Entries are handled in
+   * ascending order, so after every batch each key's newest version at any
+   * readable revision is unchanged.
+   */
+  compactStep(): boolean {
+    this.checkOpen();
+    // Physical compaction works at C - 1 (see the overview).
+    const c = this.compactRev - 1;
+    if (!this.compactPending()) return false;
+    let doneMain = this.compactDoneMain;
+    let doneSub = this.compactDoneSub;
+    let n = 0;
+    this.env.transactionSync(() => {
+      const start = doneSub === 0xffffffff ? encodeRevKey(doneMain + 1, 0) : encodeRevKey(doneMain, doneSub + 1);
+      const end = encodeRevKey(c + 1, 0);
+      for (const { key: rk, value } of this.revIdx.getRange({ start, end, limit: this.compactionBatchKeysMax })) {
+        const main = revKeyMain(rk);
+        const sub = revKeySub(rk);
+        const userKey = Buffer.from(value.subarray(1));
+        const vk = encodeVersionKey(userKey, main, sub, value[0] === EVENT_DELETE);
+        const group = encodeGroup(userKey);
+        // Newer version (sorts just before vk in the descending group).
+        let newerAtOrBelowC = false;
+        for (const { key: k2 } of this.kv.getRange({ start: vk, end: group, reverse: true, limit: 2 })) {
+          if (!k2.equals(vk) && versionMain(k2) <= c) newerAtOrBelowC = true;
+        }
+        let self = false;
+        let older: Buffer | undefined;
+        for (const k of this.kv.getKeys({ start: vk, limit: 2 })) {
+          const k2 = k as Buffer;
+          if (k2.equals(vk)) self = true;
+          else if (sameGroup(k2, vk)) older = k2;
+        }
+        if (older !== undefined) this.kv.removeSync(older);
+        if (self && (newerAtOrBelowC || versionTombstone(vk))) this.kv.removeSync(vk);
+        this.revIdx.removeSync(rk);
+        doneMain = main;
+        doneSub = sub;
+        n++;
+      }
+      if (n < this.compactionBatchKeysMax) {
+        doneMain = c;
+        doneSub = 0xffffffff;
+      }
+      this.meta.putSync('compactDone', [doneMain, doneSub]);
+    }, (this.opts.syncEachApply ? undefined : 0x10000) as never);
+    this.compactDoneMain = doneMain;
+    this.compactDoneSub = doneSub;
+    return this.compactPending();
+  }
+
+  /** Entries stored in the version and revision-index databases (tests and metrics). */
+  entryCounts(): { versions: number; revIndex: number } {
+    this.checkOpen();
+    return { versions: this.kv.getKeysCount(), revIndex: this.revIdx.getKeysCount() };
+  }
+
+  /** Runs compactStep until done, yielding to the event loop between batches. */
+  async compactAll(): Promise<void> {
+    while (this.compactStep()) await new Promise<void>((r) => setImmediate(r));
+  }
+
+  // -------------------------------------------------------------------------
+  // Durability, size, snapshots
+  // -------------------------------------------------------------------------
+
+  /** Waits until every commit so far is on disk; returns the applied index that is now durable. */
+  async flush(): Promise<number> {
+    const applied = this.applied;
+    await this.env.flushed;
+    return applied;
+  }
+
+  /**
+   * Bytes of the pages the keyspace's databases occupy: the figure the quota
+   * is checked against. Unlike the file size it falls when compaction frees
+   * pages (lmdb reuses free pages; the file never shrinks).
+   */
+  sizeBytes(): number {
+    let pages = 0;
+    let pageSize = 4096;
+    for (const db of [this.kv, this.revIdx, this.leaseDb, this.leaseKeyDb, this.meta]) {
+      const s = db.getStats() as { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
+      pages += s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages;
+      pageSize = s.pageSize;
+    }
+    return pages * pageSize;
+  }
+
+  /**
+   * A consistent copy of the whole lmdb state. The copy runs off the JS
+   * thread in one lmdb read transaction; the applied index is read from the
+   * copy itself, so it matches the data even if applies ran meanwhile.
+   * Format: magic:8 index:8 crc32:4 then the lmdb file.
+   */
+  async snapshot(): Promise<{ index: number; data: Buffer }> {
+    this.checkOpen();
+    const tmp = path.join(this.dir, `snapshot-${process.pid}-${Date.now()}.mdb`);
+    try {
+      await this.env.backup(tmp, true);
+      const copy = open({ path: tmp, maxDbs: 8, readOnly: true });
+      const index = (copy.openDB('meta', { encoding: 'msgpack' }).get('applied') as number | undefined) ?? 0;
+      await copy.close();
+      const file = await fs.promises.readFile(tmp);
+      const header = Buffer.alloc(SNAPSHOT_HEADER_BYTES);
+      SNAPSHOT_MAGIC.copy(header, 0);
+      header.writeUInt32BE(Math.floor(index / 0x100000000), 8);
+      header.writeUInt32BE(index >>> 0, 12);
+      header.writeUInt32BE(crc32(file) >>> 0, 16);
+      return { index, data: Buffer.concat([header, file]) };
+    } finally {
+      fs.rmSync(tmp, { force: true });
+      fs.rmSync(`${tmp}-lock`, { force: true });
+    }
+  }
+
+  /**
+   * Replaces the whole state with a snapshot. The new file is written and
+   * synced beside the old one and renamed over it, so a crash leaves either
+   * the old state (the leftover is removed on open) or the new one. A
+   * snapshot whose checksum or index does not match is refused.
+   */
+  async restore(index: number, data: Buffer): Promise<void> {
+    this.checkOpen();
+    assert(this.pendingApplies === 0 && !this.restoring, 'restore with applies or another restore in flight');
+    this.restoring = true;
+    try {
+      await this.restoreFile(index, data);
+    } finally {
+      this.restoring = false;
+    }
+    this.opts.onRestored?.(index);
+  }
+
+  private async restoreFile(index: number, data: Buffer): Promise<void> {
+    if (data.length < SNAPSHOT_HEADER_BYTES || !data.subarray(0, 8).equals(SNAPSHOT_MAGIC)) throw new KeelsonError('bad request', 'not a keyspace snapshot');
+    const snapIndex = readU64(data, 8);
+    const file = data.subarray(SNAPSHOT_HEADER_BYTES);
+    if ((crc32(file) >>> 0) !== data.readUInt32BE(16)) throw new KeelsonError('bad request', 'keyspace snapshot checksum mismatch');
+    if (snapIndex !== index) throw new KeelsonError('bad request', `snapshot is at index ${snapIndex}, not ${index}`);
+    const target = path.join(this.dir, RESTORE_FILE);
+    const fh = await fs.promises.open(target, 'w');
+    try {
+      await fh.writeFile(file);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await this.env.close();
+    fs.renameSync(target, path.join(this.dir, FILE));
+    const dfd = fs.openSync(this.dir, 'r');
+    try {
+      fs.fsyncSync(dfd);
+    } finally {
+      fs.closeSync(dfd);
+    }
+    this.openEnv();
+    assert(this.applied === index, `restored applied index ${this.applied} is the snapshot index ${index}`);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.env.close();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new KeelsonError('closed');
+    if (this.restoring) throw new KeelsonError('closed', 'a snapshot is being restored');
+    if (this.broken) throw new Error(`keelson keyspace is unusable after a failed write: ${this.broken.message}`);
+  }
+}
+
+/** A read revision above every stored one (the walk inside a write transaction). */
+const REV_MAX_READ = Number.MAX_SAFE_INTEGER;
+
+function compareOne(c: Compare, kv: KeyValue | null): boolean {
+  if (c.target === 'value') {
+    // A missing key has no value: every value compare on it fails (as in etcd).
+    if (kv === null) return false;
+    return cmpResult(Buffer.compare(kv.value, c.value as Buffer), c.result);
+  }
+  const n = kv === null ? 0 : c.target === 'version' ? kv.version : c.target === 'create' ? kv.createRevision : c.target === 'mod' ? kv.modRevision : kv.lease;
+  const want = c.number as number;
+  return cmpResult(n < want ? -1 : n > want ? 1 : 0, c.result);
+}
+
+function cmpResult(d: number, r: Compare['result']): boolean {
+  switch (r) {
+    case 'equal': return d === 0;
+    case 'notEqual': return d !== 0;
+    case 'less': return d < 0;
+    case 'greater': return d > 0;
+  }
+}
+
+function sortKvs(kvs: KeyValue[], target: NonNullable<RangeRequest['sortTarget']>, descend: boolean): void {
+  const sign = descend ? -1 : 1;
+  const num = (kv: KeyValue): number => (target === 'version' ? kv.version : target === 'create' ? kv.createRevision : kv.modRevision);
+  kvs.sort((a, b) => {
+    let d: number;
+    if (target === 'key') d = Buffer.compare(a.key, b.key);
+    else if (target === 'value') d = Buffer.compare(a.value, b.value) || Buffer.compare(a.key, b.key);
+    else d = num(a) - num(b) || Buffer.compare(a.key, b.key);
+    return d * sign;
+  });
+}
+
