@@ -1,5 +1,8 @@
 // Entry point of the `keelson` command: dispatches to subcommands. Each
 // subcommand answers --help; bad usage prints a message and exits with code 2.
+import { apiserverCommand } from './apiserver.ts';
+import { chaosCommand } from './chaos.ts';
+import { storeCommand } from './store.ts';
 import { upCommand } from './up.ts';
 
 export interface Command {
@@ -11,7 +14,7 @@ export interface Command {
 
 export class UsageError extends Error {}
 
-const commands: Command[] = [upCommand];
+const commands: Command[] = [upCommand, storeCommand, apiserverCommand, chaosCommand];
 
 function topHelp(): string {
   const lines = ['Usage: keelson <command> [options]', '', 'Commands:'];
