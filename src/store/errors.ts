@@ -23,6 +23,13 @@ export type StoreErrorCode =
   | 'bad request' // malformed request (wrong types, negative limits, ...)
   | 'watch canceled'
   | 'not leader' // an operation only the leader (lease primary) serves
+  | 'timeout' // a replicated request not applied in time (no leader, proposal lost); it may still take effect
+  | 'too many requests' // the leader's bound on uncommitted proposals is full; retry later
+  | 'member not found'
+  | 'member exists' // a member with this id is already in the cluster
+  | 'peer url exists'
+  | 'learner not ready' // promoting a learner that has not caught up with the leader
+  | 'unhealthy cluster' // a membership change that would leave the cluster without a quorum
   | 'closed'; // operation on a closed store
 
 const messages: Record<StoreErrorCode, string> = {
@@ -43,6 +50,13 @@ const messages: Record<StoreErrorCode, string> = {
   'bad request': 'etcdserver: bad request',
   'watch canceled': 'etcdserver: watch canceled',
   'not leader': 'etcdserver: not leader',
+  'timeout': 'etcdserver: request timed out',
+  'too many requests': 'etcdserver: too many requests',
+  'member not found': 'etcdserver: member not found',
+  'member exists': 'etcdserver: member ID already exist',
+  'peer url exists': 'etcdserver: Peer URLs already exists',
+  'learner not ready': 'etcdserver: can only promote a learner member which is in sync with leader',
+  'unhealthy cluster': 'etcdserver: unhealthy cluster',
   'closed': 'etcdserver: store is closed',
 };
 
