@@ -1,0 +1,278 @@
+// Linearizability of a key-value history, one register per key.
+//
+// The algorithm is Wing & Gong's search as improved by Lowe ("Testing for
+// linearizability", 2017): the calls and returns of a key's operations sit in
+// one time-ordered linked list. The search walks it; at a call it tries to
+// linearize that operation now (apply it to the register model; if the model
+// accepts the result the operation reported, lift its call and return out of
+// the list and restart from the head); at a return it has met an operation
+// that must already have taken effect, so it backtracks (pops the last
+// linearized operation, restores the model state, and tries the next call).
+// A memo of visited (set of linearized operations, model state) pairs prunes
+// every configuration already known to fail; the set is hashed with Zobrist
+// keys (two independent 32-bit XOR hashes, so a false prune needs a 64-bit
+// collision). The search is bounded by stepsMax per key; hitting the bound
+// answers "inconclusive", never "ok".
+//
+// Outcomes: a failed operation never happened and is dropped. An unknown
+// operation (timeout) may have taken effect at any time after its invoke: its
+// return is at infinity and its result unconstrained. Linearizing it last is
+// the same as it never having happened, so the search is done once every
+// known operation is linearized. Reads with an unknown outcome and
+// serializable reads constrain nothing here and are dropped.
+//
+// When a key fails, the report shows the smallest window found: first the
+// history is cut at the earliest time T such that it already fails (ops
+// pending at T become unknown, later ops go), then the front is cut at the
+// latest quiet point (no known op spans it) such that the rest still fails
+// from an unknown start state. Both cuts keep a history that fails only if the
+// whole one does, so the window is a genuine witness.
+import type { CheckResult, KvOp, Violation } from '../history.ts';
+import { describeOp } from '../history.ts';
+
+/** Model state: the register's value, null = absent, ANY = not known (only at the start of a window). */
+const ANY = Symbol('any');
+type State = string | null | typeof ANY;
+
+export interface LinearizabilityOptions {
+  /** Search steps per key before the answer is "inconclusive". */
+  stepsMax?: number;
+  /** Upper bound on the extra searches spent shrinking a failing window. */
+  shrinkSearchesMax?: number;
+}
+
+/** Successor states when op takes effect in state s; empty = the model refuses op's reported result. */
+function step(s: State, op: KvOp): State[] {
+  const known = op.outcome === 'ok';
+  switch (op.kind) {
+    case 'put':
+      return [op.value!];
+    case 'delete':
+      if (known && op.deleted !== undefined && s !== ANY) {
+        if ((op.deleted > 0) !== (s !== null)) return [];
+      }
+      return [null];
+    case 'get': {
+      const v = op.readValue ?? null;
+      if (s === ANY) return [v];
+      return s === v ? [s] : [];
+    }
+    case 'cas': {
+      const expect = op.expect ?? null;
+      if (known) {
+        if (s === ANY) return op.succeeded ? [op.value!] : [ANY];
+        const holds = s === expect;
+        if (holds !== op.succeeded) return [];
+        return holds ? [op.value!] : [s];
+      }
+      if (s === ANY) return [op.value!, ANY];
+      return s === expect ? [op.value!] : [s];
+    }
+  }
+}
+
+interface Entry {
+  op: number; // index into ops
+  isCall: boolean;
+  time: number;
+  prev: Entry | null;
+  next: Entry | null;
+  match: Entry | null; // call -> its return
+}
+
+export interface SearchResult {
+  result: 'ok' | 'violation' | 'inconclusive';
+  steps: number;
+  /** On violation: the op whose return the search could not get past at its deepest point. */
+  stuckOp?: KvOp;
+}
+
+// A tiny deterministic PRNG for the Zobrist keys (mulberry32).
+function zobristKeys(n: number, seed: number): Uint32Array {
+  const out = new Uint32Array(n * 2);
+  let a = seed >>> 0;
+  for (let i = 0; i < out.length; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = (t ^ (t >>> 14)) >>> 0;
+  }
+  return out;
+}
+
+function stateKey(s: State): string {
+  return s === ANY ? '*' : s === null ? '-' : `=${s}`;
+}
+
+/** Prepares a key's ops for the search: drops what constrains nothing. */
+export function relevantOps(ops: KvOp[]): KvOp[] {
+  return ops.filter((op) => {
+    if (op.outcome === 'failed') return false;
+    if (op.kind === 'get' && (op.outcome !== 'ok' || op.serializable)) return false;
+    return true;
+  });
+}
+
+/** The WGL search over one key's ops (already filtered by relevantOps). */
+export function searchKey(ops: KvOp[], init: State | 'any', stepsMax: number): SearchResult {
+  const n = ops.length;
+  if (n === 0) return { result: 'ok', steps: 0 };
+  const entries: Entry[] = [];
+  for (let i = 0; i < n; i++) {
+    const op = ops[i]!;
+    const call: Entry = { op: i, isCall: true, time: op.invokeMs, prev: null, next: null, match: null };
+    const ret: Entry = { op: i, isCall: false, time: op.outcome === 'ok' ? op.returnMs : Infinity, prev: null, next: null, match: null };
+    call.match = ret;
+    entries.push(call, ret);
+  }
+  // Calls before returns at equal times: equal timestamps count as
+  // overlapping, which can only hide a violation, never invent one.
+  entries.sort((a, b) => a.time - b.time || (a.isCall === b.isCall ? a.op - b.op : a.isCall ? -1 : 1));
+  const head: Entry = { op: -1, isCall: false, time: -Infinity, prev: null, next: null, match: null };
+  let last = head;
+  for (const e of entries) { last.next = e; e.prev = last; last = e; }
+
+  const lift = (e: Entry) => {
+    e.prev!.next = e.next; if (e.next) e.next.prev = e.prev;
+    const r = e.match!; r.prev!.next = r.next; if (r.next) r.next.prev = r.prev;
+  };
+  const unlift = (e: Entry) => {
+    const r = e.match!; r.prev!.next = r; if (r.next) r.next.prev = r;
+    e.prev!.next = e; if (e.next) e.next.prev = e;
+  };
+
+  const zk = zobristKeys(n, 0x5eed);
+  let h1 = 0, h2 = 0;
+  const memo = new Set<string>();
+  let knownLeft = ops.reduce((c, op) => c + (op.outcome === 'ok' ? 1 : 0), 0);
+  const stack: { entry: Entry; state: State; branch: number }[] = [];
+  let state: State = init === 'any' ? ANY : init;
+  let entry: Entry | null = head.next;
+  let branch = 0;
+  let steps = 0;
+  let deepest = -1;
+  let stuck: number | undefined;
+
+  while (knownLeft > 0) {
+    if (++steps > stepsMax) return { result: 'inconclusive', steps };
+    if (entry === null) throw new Error('linearizability: ran off the list with known ops left');
+    const cur: Entry = entry;
+    if (cur.isCall) {
+      const i = cur.op;
+      const succ = step(state, ops[i]!);
+      let taken = false;
+      for (let b = branch; b < succ.length; b++) {
+        const nh1 = (h1 ^ zk[2 * i]!) >>> 0, nh2 = (h2 ^ zk[2 * i + 1]!) >>> 0;
+        const key = `${nh1}:${nh2}:${stateKey(succ[b]!)}`;
+        if (memo.has(key)) continue;
+        memo.add(key);
+        stack.push({ entry: cur, state, branch: b });
+        state = succ[b]!;
+        h1 = nh1; h2 = nh2;
+        if (ops[i]!.outcome === 'ok') knownLeft--;
+        lift(cur);
+        entry = head.next;
+        branch = 0;
+        taken = true;
+        break;
+      }
+      if (!taken) { entry = cur.next; branch = 0; }
+    } else {
+      if (stack.length > deepest) { deepest = stack.length; stuck = cur.op; }
+      const top = stack.pop();
+      if (!top) return { result: 'violation', steps, stuckOp: ops[stuck ?? cur.op] };
+      const i = top.entry.op;
+      unlift(top.entry);
+      h1 = (h1 ^ zk[2 * i]!) >>> 0; h2 = (h2 ^ zk[2 * i + 1]!) >>> 0;
+      if (ops[i]!.outcome === 'ok') knownLeft++;
+      state = top.state;
+      entry = top.entry;
+      branch = top.branch + 1;
+    }
+  }
+  return { result: 'ok', steps };
+}
+
+/** The history as it was at time t: ops invoked after t gone, ops still pending at t unknown. */
+function truncateAt(ops: KvOp[], t: number): KvOp[] {
+  const out: KvOp[] = [];
+  for (const op of ops) {
+    if (op.invokeMs > t) continue;
+    if (op.outcome === 'ok' && op.returnMs > t) {
+      if (op.kind === 'get') continue; // an unknown read constrains nothing
+      out.push({ ...op, outcome: 'unknown', returnMs: Infinity });
+    } else out.push(op);
+  }
+  return out;
+}
+
+/**
+ * The ops from a quiet point t on (no known op spans t): known ops that
+ * returned before t go, the rest stays (unknown ops may take effect after t).
+ */
+function cutFront(ops: KvOp[], t: number): KvOp[] {
+  return ops.filter((op) => op.outcome !== 'ok' || op.returnMs >= t);
+}
+
+function shrink(ops: KvOp[], stepsMax: number, searchesMax: number): KvOp[] {
+  let searches = 0;
+  const fails = (h: KvOp[], init: State | 'any') => {
+    searches++;
+    return searchKey(h, init, stepsMax).result === 'violation';
+  };
+  // 1. Earliest end: the return times of known ops, binary searched.
+  const ends = [...new Set(ops.filter((o) => o.outcome === 'ok').map((o) => o.returnMs))].sort((a, b) => a - b);
+  let lo = 0, hi = ends.length - 1;
+  while (lo < hi && searches < searchesMax) {
+    const mid = (lo + hi) >> 1;
+    if (fails(truncateAt(ops, ends[mid]!), null)) hi = mid; else lo = mid + 1;
+  }
+  let window = hi >= 0 ? truncateAt(ops, ends[hi]!) : ops;
+  if (!fails(window, null)) window = ops; // the bound cut the search short
+  // 2. Latest start: quiet points are invoke times that no known op spans.
+  const known = window.filter((o) => o.outcome === 'ok');
+  const quiet = [...new Set(window.map((o) => o.invokeMs))]
+    .filter((t) => !known.some((o) => o.invokeMs < t && o.returnMs >= t))
+    .sort((a, b) => a - b);
+  let best = window;
+  lo = 0; hi = quiet.length - 1;
+  while (lo <= hi && searches < searchesMax) {
+    const mid = (lo + hi) >> 1;
+    const cut = cutFront(window, quiet[mid]!);
+    if (fails(cut, 'any')) { best = cut; lo = mid + 1; } else hi = mid - 1;
+  }
+  return best;
+}
+
+/** Checks every key of the history; kv ops of all keys may be mixed. */
+export function checkLinearizability(all: KvOp[], opts: LinearizabilityOptions = {}): CheckResult {
+  const stepsMax = opts.stepsMax ?? 2_000_000;
+  const shrinkSearchesMax = opts.shrinkSearchesMax ?? 40;
+  const byKey = new Map<string, KvOp[]>();
+  for (const op of all) {
+    let list = byKey.get(op.key);
+    if (!list) byKey.set(op.key, (list = []));
+    list.push(op);
+  }
+  const violations: Violation[] = [];
+  const inconclusive: string[] = [];
+  let checked = 0;
+  for (const [key, list] of [...byKey].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+    const ops = relevantOps(list);
+    checked += ops.length;
+    const r = searchKey(ops, null, stepsMax);
+    if (r.result === 'inconclusive') {
+      inconclusive.push(`key ${key}: search bound of ${stepsMax} steps hit over ${ops.length} ops`);
+    } else if (r.result === 'violation') {
+      const window = shrink(ops, stepsMax, shrinkSearchesMax).slice().sort((a, b) => a.invokeMs - b.invokeMs);
+      violations.push({
+        checker: 'linearizability',
+        message: `key ${key}: not linearizable (no order of its ${ops.length} ops explains the results; ` +
+          `stuck at ${r.stuckOp ? describeOp(r.stuckOp) : '?'}); smallest failing window: ${window.length} ops`,
+        detail: window.map(describeOp),
+      });
+    }
+  }
+  return { checker: 'linearizability', violations, inconclusive, checked };
+}
