@@ -10,6 +10,8 @@ export interface Command {
   summary: string;
   usage: string;
   run(args: string[]): Promise<number>;
+  /** Set when the command answers --help after a subcommand name itself (e.g. `keelson store put --help`). */
+  handlesSubcommandHelp?: boolean;
 }
 
 export class UsageError extends Error {}
@@ -34,7 +36,8 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`keelson: unknown command "${name}"\n\n${topHelp()}`);
     return 2;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  const helpAsked = cmd.handlesSubcommandHelp ? rest[0] === '--help' || rest[0] === '-h' : rest.includes('--help') || rest.includes('-h');
+  if (helpAsked) {
     console.log(cmd.usage);
     return 0;
   }
