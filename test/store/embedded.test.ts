@@ -1,0 +1,121 @@
+// The Store contract suite against a single EmbeddedStore member (Raft with
+// one voter, WAL, ReadIndex reads), plus single-member behaviour: restart
+// from the data dir, quota, snapshot files and restoring a new cluster.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fs from 'node:fs';
+import path from 'node:path';
+import { EmbeddedStore, restoreSnapshot, snapshotFileStatus } from '../../src/store/embedded.ts';
+import { isKeelsonError } from '../../src/store/errors.ts';
+import { storeContract } from './contract.ts';
+import { tempDir } from './mvcc/helpers.ts';
+
+const b = (s: string) => Buffer.from(s);
+
+storeContract('EmbeddedStore (single member)', async () => {
+  const dir = tempDir('keelson-embedded-');
+  const store = new EmbeddedStore({ dataDir: dir, leaseTickMs: 0 });
+  return {
+    store,
+    async cleanup() {
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}).run();
+
+test('a single member keeps its data across a restart and replays the WAL', async () => {
+  const dir = tempDir('keelson-embedded-restart-');
+  try {
+    let s = new EmbeddedStore({ dataDir: dir, leaseTickMs: 0 });
+    const puts = [];
+    for (let i = 0; i < 200; i++) puts.push(s.put(b(`k${i}`), b(`v${i}`)));
+    await Promise.all(puts);
+    const rev = (await s.range(b('k0'))).header.revision;
+    const id = s.memberId;
+    await s.close();
+    s = new EmbeddedStore({ dataDir: dir, leaseTickMs: 0 });
+    try {
+      assert.is(s.memberId, id);
+      const r = await s.range(b('k'), { rangeEnd: b('l'), countOnly: true });
+      assert.is(r.count, 200);
+      assert.is(r.header.revision, rev);
+      await s.put(b('after'), b('x'));
+      assert.is((await s.range(b('after'))).header.revision, rev + 1);
+      const m = await s.members();
+      assert.is(m.members.length, 1);
+      assert.is(m.members[0].id, id);
+    } finally {
+      await s.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('snapshot file: stream, status, restore into a new cluster; a corrupt file and an existing dir are refused', async () => {
+  const dir = tempDir('keelson-embedded-snap-');
+  try {
+    const s = new EmbeddedStore({ dataDir: path.join(dir, 'a'), leaseTickMs: 0 });
+    for (let i = 0; i < 50; i++) await s.put(b(`k${i}`), b(`v${i}`));
+    const snap = await s.snapshot();
+    const chunks: Buffer[] = [];
+    for await (const c of snap.chunks) chunks.push(c);
+    const file = Buffer.concat(chunks);
+    assert.is(file.length, snap.sizeBytes);
+    const st = snapshotFileStatus(file);
+    assert.is(st.revision, snap.revision);
+    assert.is(st.revision, (await s.range(b('k0'), { serializable: true })).header.revision);
+    await s.close();
+
+    const corrupt = Buffer.from(file);
+    corrupt[corrupt.length >> 1] ^= 0xff;
+    const err = await restoreSnapshot({ file: corrupt, dataDir: path.join(dir, 'bad'), name: 'n1', initialCluster: [{ name: 'n1', peerUrls: ['memory://n1'] }] }).catch((e) => e);
+    assert.match(String(err), /checksum/);
+    assert.not.ok(fs.existsSync(path.join(dir, 'bad', 'member.json')));
+    const exists = await restoreSnapshot({ file, dataDir: path.join(dir, 'a'), name: 'n1', initialCluster: [{ name: 'n1', peerUrls: ['memory://n1'] }] }).catch((e) => e);
+    assert.match(String(exists), /already exists/);
+
+    const r = await restoreSnapshot({ file, dataDir: path.join(dir, 'new'), name: 'n1', initialCluster: [{ name: 'n1', peerUrls: ['memory://n1'] }] });
+    assert.is(r.revision, snap.revision);
+    const n = new EmbeddedStore({ dataDir: path.join(dir, 'new'), leaseTickMs: 0 });
+    try {
+      assert.is(n.memberId, r.memberId);
+      assert.is((await n.range(b('k'), { rangeEnd: b('l'), countOnly: true })).count, 50);
+      const p = await n.put(b('k0'), b('new'));
+      assert.is(p.header.revision, snap.revision + 1);
+      assert.is((await n.members()).members[0].name, 'n1');
+    } finally {
+      await n.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('past the quota writes fail with NOSPACE; deletes and compaction free it', async () => {
+  const dir = tempDir('keelson-embedded-quota-');
+  const store = new EmbeddedStore({ dataDir: dir, leaseTickMs: 0, quotaBackendBytes: 256 * 1024 });
+  try {
+    let err: unknown;
+    let last = 0;
+    for (let i = 0; i < 2000 && err === undefined; i++) {
+      try {
+        last = (await store.put(b(`k${i % 50}`), Buffer.alloc(2000, i))).header.revision;
+      } catch (e) {
+        err = e;
+      }
+    }
+    assert.ok(isKeelsonError(err, 'NOSPACE'), `NOSPACE, got ${String(err)}`);
+    assert.equal((await store.status()).errors, ['NOSPACE']);
+    await store.deleteRange(b('k'), { rangeEnd: b('l') });
+    await store.compact(last + 1, { physical: true });
+    assert.equal((await store.status()).errors, []);
+    await store.put(b('after'), b('ok'));
+  } finally {
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
