@@ -657,7 +657,11 @@ export class EmbeddedStore implements ClusterStore {
     this.checkOpen();
     if (!this.lessor.isPrimary()) {
       const l = this.leaderStore();
-      if (l) return l.leaseKeepAlive(id);
+      if (l) {
+        // The leader has committed everything this member applied, but may not have applied it yet.
+        await l.driver.waitApplied(this.keyspace.appliedIndex());
+        return l.leaseKeepAlive(id);
+      }
       throw new KeelsonError('not leader', `leader is ${this.driver.leader()}`);
     }
     const ttl = this.lessor.keepAlive(id);
@@ -668,7 +672,10 @@ export class EmbeddedStore implements ClusterStore {
     this.checkOpen();
     if (!this.lessor.isPrimary()) {
       const l = this.leaderStore();
-      if (l) return l.leaseTimeToLive(id, opts);
+      if (l) {
+        await l.driver.waitApplied(this.keyspace.appliedIndex());
+        return l.leaseTimeToLive(id, opts);
+      }
     }
     const t = this.lessor.timeToLive(id, opts.keys === true);
     return { header: { revision: this.keyspace.revision() }, ...t };
