@@ -193,6 +193,8 @@ export class EmbeddedStore implements ClusterStore {
   private readonly timers: NodeJS.Timeout[] = [];
   private closed = false;
   private sizeCache = -1;
+  /** Runs request timeouts; keeps the process alive only while requests wait (all other timers are unref'd). */
+  private sweepTimer: NodeJS.Timeout;
 
   private nextProposalId = 1;
   /** Insertion order = deadline order (one timeout for all), so the sweep stops at the first live one. */
@@ -276,9 +278,9 @@ export class EmbeddedStore implements ClusterStore {
     });
     this.driver.start();
 
-    const sweep = setInterval(() => this.sweepTimeouts(), 100);
-    sweep.unref();
-    this.timers.push(sweep);
+    this.sweepTimer = setInterval(() => this.sweepTimeouts(), 100);
+    this.sweepTimer.unref();
+    this.timers.push(this.sweepTimer);
     const leaseTickMs = opts.leaseTickMs ?? 500;
     if (leaseTickMs > 0) this.timers.push(setInterval(() => void this.tickLeases().catch(() => {}), leaseTickMs).unref());
     if (opts.hashCheckMs) this.timers.push(setInterval(() => void this.checkHashes().catch(() => {}), opts.hashCheckMs).unref());
@@ -514,6 +516,7 @@ export class EmbeddedStore implements ClusterStore {
     }
     const deadline = performance.now() + this.requestTimeoutMs;
     const result = new Promise<ApplyResult>((resolve) => this.waiters.set(id, { resolve, deadline }));
+    if (this.waiters.size === 1) this.sweepTimer.ref();
     try {
       await this.proposeRaw(data, deadline);
     } catch (e) {
@@ -537,6 +540,7 @@ export class EmbeddedStore implements ClusterStore {
       this.memberWaiters.delete(id);
       w.reject(new KeelsonError('timeout'));
     }
+    if (this.waiters.size === 0 && this.memberWaiters.size === 0) this.sweepTimer.unref();
   }
 
   private failWaiters(err: Error): void {
@@ -782,6 +786,7 @@ export class EmbeddedStore implements ClusterStore {
   private memberWait(reqId: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.memberWaiters.set(reqId, { resolve, reject, deadline: performance.now() + this.requestTimeoutMs });
+      this.sweepTimer.ref();
     });
   }
 

@@ -1,0 +1,145 @@
+// The Raft driver through 3-member in-process clusters: failover, restart
+// from the WAL, follower catch-up from the log and from a snapshot (lazy
+// snapshot copied into the MsgSnap), partitions, and bad inbound input.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fs from 'node:fs';
+import { startCluster, type EmbeddedCluster } from '../../../src/store/embedded/cluster.ts';
+import type { EmbeddedStore } from '../../../src/store/embedded.ts';
+import { tempDir } from '../mvcc/helpers.ts';
+
+const b = (s: string) => Buffer.from(s);
+const fast = { tickMs: 25, electionTicks: 10, leaseTickMs: 0 };
+
+async function withCluster(opts: Partial<Parameters<typeof startCluster>[0]>, fn: (c: EmbeddedCluster) => Promise<void>): Promise<void> {
+  const dir = tempDir('keelson-driver-');
+  const c = await startCluster({ size: 3, dir, ...fast, ...opts });
+  try {
+    await fn(c);
+  } finally {
+    await c.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await cond())) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function sameState(c: EmbeddedCluster): Promise<void> {
+  const stores = c.running();
+  const rev = Math.max(...stores.map((s) => s.keyspace.revision()));
+  await until(() => stores.every((s) => s.keyspace.revision() === rev), `every member at revision ${rev}`);
+  const hashes = await Promise.all(stores.map((s) => s.hashKV(rev)));
+  assert.equal(new Set(hashes.map((h) => h.hash)).size, 1, 'members hash alike');
+}
+
+test('leader failover: a new leader is elected, writes go on, the old leader catches up from the log on restart', async () => {
+  await withCluster({}, async (c) => {
+    const l = await c.waitForLeader();
+    for (let i = 0; i < 50; i++) await l.put(b(`a${i}`), b(`${i}`));
+    const i = c.members.indexOf(l);
+    await c.stop(i);
+    const l2 = await c.waitForLeader();
+    assert.is.not(l2, l);
+    for (let k = 0; k < 50; k++) await l2.put(b(`b${k}`), b(`${k}`));
+    const back = c.restart(i);
+    await until(() => back.keyspace.revision() === l2.keyspace.revision(), 'restarted member caught up');
+    assert.is((await back.range(b('b'), { rangeEnd: b('c'), countOnly: true, serializable: true })).count, 50);
+    await sameState(c);
+  });
+});
+
+test('a follower that fell behind the compacted log receives a snapshot and catches up', async () => {
+  await withCluster({ snapshotEntries: 40, snapshotCatchUpEntries: 10 }, async (c) => {
+    const f = await c.follower();
+    const fi = c.members.indexOf(f);
+    await c.stop(fi);
+    const l = await c.waitForLeader();
+    const puts = [];
+    for (let i = 0; i < 300; i++) puts.push(l.put(b(`s${i}`), b(`${i}`)));
+    await Promise.all(puts);
+    await until(() => l.driver.snapshotIndex() > 100, 'the leader compacted its log');
+    assert.ok(l.driver.status().firstIndex > 100, `log compacted (first index ${l.driver.status().firstIndex})`);
+    const back = c.restart(fi);
+    await until(() => back.keyspace.revision() === l.keyspace.revision(), 'follower caught up via snapshot');
+    assert.is((await back.range(b('s'), { rangeEnd: b('t'), countOnly: true, serializable: true })).count, 300);
+    await sameState(c);
+    // And it keeps following after the snapshot, and survives its own restart.
+    await l.put(b('after'), b('x'));
+    await c.stop(fi);
+    const again = c.restart(fi);
+    await until(async () => (await again.range(b('after'), { serializable: true })).count === 1, 'after restart');
+    await sameState(c);
+  });
+});
+
+test('a partitioned leader steps down; the majority elects a new one; healing reconciles', async () => {
+  await withCluster({ requestTimeoutMs: 1500 }, async (c) => {
+    const l = await c.waitForLeader();
+    await l.put(b('p'), b('0'));
+    c.network.isolate(l.memberId);
+    // A write on the isolated leader cannot commit.
+    const stuck = await l.put(b('p'), b('lost')).then(() => 'ok', (e) => e.code);
+    assert.is(stuck, 'timeout');
+    const others = c.running().filter((m) => m !== l);
+    await until(() => others.some((m) => m.driver.isLeader()), 'majority leader');
+    const l2 = others.find((m) => m.driver.isLeader()) as EmbeddedStore;
+    await l2.put(b('p'), b('1'));
+    c.network.heal();
+    await until(() => !l.driver.isLeader() && l.leaderId() !== 0, 'old leader follows');
+    await until(() => l.keyspace.revision() === l2.keyspace.revision(), 'old leader caught up');
+    assert.is((await l.range(b('p'))).kvs[0].value.toString(), '1');
+    await sameState(c);
+  });
+});
+
+test('linearizable reads on a follower see writes acknowledged by the leader; many reads share a round', async () => {
+  await withCluster({}, async (c) => {
+    const l = await c.waitForLeader();
+    const f = await c.follower();
+    for (let i = 0; i < 20; i++) {
+      await l.put(b('lin'), b(`${i}`));
+      assert.is((await f.range(b('lin'))).kvs[0].value.toString(), `${i}`);
+    }
+    const readiesBefore = f.driver.readies;
+    const reads = await Promise.all(Array.from({ length: 500 }, () => f.range(b('lin'))));
+    assert.ok(reads.every((r) => r.kvs[0].value.toString() === '19'));
+    assert.ok(f.driver.readies - readiesBefore < 50, `500 reads took ${f.driver.readies - readiesBefore} Readies`);
+  });
+});
+
+test('malformed inbound batches are refused and counted, nothing changes', async () => {
+  await withCluster({}, async (c) => {
+    const l = await c.waitForLeader();
+    const f = await c.follower();
+    const t = c.network.transport(999);
+    t.start({ onMessages() {}, onUnreachable() {}, onSnapshotStatus() {} });
+    t.send(f.memberId, Buffer.from('garbage that is not a message'));
+    t.send(f.memberId, Buffer.alloc(80));
+    await until(() => f.driver.badMessages >= 2, 'bad messages counted');
+    await l.put(b('ok'), b('1'));
+    assert.is((await f.range(b('ok'))).count, 1);
+    await t.close();
+  });
+});
+
+test('transferring leadership (moveLeader) from the leader and from a follower', async () => {
+  await withCluster({}, async (c) => {
+    const l = await c.waitForLeader();
+    const f = await c.follower();
+    await l.moveLeader(f.memberId);
+    assert.is((await c.waitForLeader()).memberId, f.memberId);
+    const other = c.running().find((m) => m !== f && m !== l) as EmbeddedStore;
+    await l.moveLeader(other.memberId);
+    assert.is((await c.waitForLeader()).memberId, other.memberId);
+    await other.put(b('x'), b('y'));
+    await sameState(c);
+  });
+});
+
+test.run();
