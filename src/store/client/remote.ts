@@ -143,10 +143,19 @@ const compareResults = { equal: 0, greater: 1, less: 2, notEqual: 3 } as const;
 const compareTargets = { version: 0, create: 1, mod: 2, value: 3, lease: 4 } as const;
 const compareFields = { version: 'version', create: 'create_revision', mod: 'mod_revision', lease: 'lease' } as const;
 
+/**
+ * range_end only when there is one: etcd tells "absent" (the key alone) from
+ * "present but empty" (every key >= key), and protobufjs sends an empty
+ * Buffer as a present field.
+ */
+function withEnd(w: Wire, end: Buffer | undefined): Wire {
+  if (end !== undefined && end.length > 0) w.range_end = end;
+  return w;
+}
+
 function rangeOut(key: Buffer, o: RangeOptions): Wire {
-  return {
+  return withEnd({
     key,
-    range_end: o.rangeEnd ?? Buffer.alloc(0),
     limit: o.limit ?? 0,
     revision: o.revision ?? 0,
     sort_order: sortOrders[o.sortOrder ?? 'none'],
@@ -158,7 +167,7 @@ function rangeOut(key: Buffer, o: RangeOptions): Wire {
     max_mod_revision: o.maxModRevision ?? 0,
     min_create_revision: o.minCreateRevision ?? 0,
     max_create_revision: o.maxCreateRevision ?? 0,
-  };
+  }, o.rangeEnd);
 }
 
 function putOut(key: Buffer, value: Buffer, o: PutOptions): Wire {
@@ -166,11 +175,11 @@ function putOut(key: Buffer, value: Buffer, o: PutOptions): Wire {
 }
 
 function deleteOut(key: Buffer, o: DeleteOptions): Wire {
-  return { key, range_end: o.rangeEnd ?? Buffer.alloc(0), prev_kv: o.prevKv === true };
+  return withEnd({ key, prev_kv: o.prevKv === true }, o.rangeEnd);
 }
 
 function compareOut(c: Compare): Wire {
-  const out: Wire = { key: c.key, range_end: c.rangeEnd ?? Buffer.alloc(0), target: compareTargets[c.target], result: compareResults[c.result] };
+  const out = withEnd({ key: c.key, target: compareTargets[c.target], result: compareResults[c.result] }, c.rangeEnd);
   if (c.target === 'value') out.value = c.value ?? Buffer.alloc(0);
   else out[compareFields[c.target]] = c.number ?? 0;
   return out;
@@ -730,14 +739,13 @@ class RemoteWatch implements WatchStream {
     if (this.opts.noPut) filters.push(0);
     if (this.opts.noDelete) filters.push(1);
     stream.write({
-      create_request: {
+      create_request: withEnd({
         key: this.key,
-        range_end: this.opts.rangeEnd ?? Buffer.alloc(0),
         start_revision: startRevision,
         progress_notify: this.opts.progressNotify === true,
         filters,
         prev_kv: this.opts.prevKv === true,
-      },
+      }, this.opts.rangeEnd),
     });
     for (const w of this.pendingWrites) stream.write(w);
     this.pendingWrites = [];
