@@ -466,6 +466,7 @@ export class EmbeddedStore implements ClusterStore {
 
   /** Once a leader is known, make sure the replicated membership carries this member's name and client URLs. */
   private publishAttributes(): void {
+    if (this.published || this.closed) return;
     const me = this.memberMap.get(this.memberId);
     if (!me) return;
     const clientUrls = this.opts.clientUrls ?? me.clientUrls;
@@ -958,6 +959,9 @@ export class EmbeddedStore implements ClusterStore {
     this.membersIndex = header.membersIndex;
     this.persistMembers();
     for (const m of header.members) if (m.id !== this.memberId) this.transportOf()?.addPeer(m.id, m.peerUrls);
+    // A joining member's provisional view of itself is replaced now: publish its name if the cluster lacks it.
+    this.published = false;
+    if (this.driver.leader() !== 0) setImmediate(() => this.publishAttributes());
     this.lastCompactRev = this.keyspace.compactRevision();
     if (this.keyspace.compactPending()) this.startCompaction();
   }
