@@ -280,11 +280,7 @@ export class RaftDriver {
     // A read round whose answer was lost (no leader, a dropped message) is
     // asked again every election timeout.
     for (const r of this.rounds.values()) {
-      if (this.ticks - r.issuedTick >= this.electionTicks) {
-        r.issuedTick = this.ticks;
-        r.issues++;
-        this.node.readIndex(encodeReadCtx(r.id));
-      }
+      if (this.ticks - r.issuedTick >= this.electionTicks) this.issueRound(r);
     }
     this.kick();
   }
@@ -373,14 +369,28 @@ export class RaftDriver {
           for (const w of r.waiters) w.reject(this.fatal ?? new KeelsonError('closed'));
           return;
         }
-        r.issuedTick = this.ticks;
         this.rounds.set(r.id, r);
-        this.node.readIndex(encodeReadCtx(r.id));
-        this.kick();
+        this.issueRound(r);
       });
     }
     this.readWaiting++;
     return new Promise<void>((resolve, reject) => round.waiters.push({ resolve, reject }));
+  }
+
+  /**
+   * Sends a round's ReadIndex request. With no leader known the core drops
+   * it; the round stays and is asked again on the next tick.
+   */
+  private issueRound(r: ReadRound): void {
+    r.issues++;
+    try {
+      this.node.readIndex(encodeReadCtx(r.id));
+      r.issuedTick = this.ticks;
+    } catch (e) {
+      if (!isNativeError(e, 'ERR_PROPOSAL_DROPPED')) throw e;
+      r.issuedTick = this.ticks - this.electionTicks + 1;
+    }
+    this.kick();
   }
 
   transferLeader(to: number): void {
