@@ -89,7 +89,8 @@ export function fieldSetOf(v: unknown, t: TypeNode, strict: boolean, where = '',
       return out;
     }
     const keys = Object.keys(v).filter((k) => v[k] !== undefined);
-    if (keys.length === 0) out.member = true;
+    // An empty map is owned as a leaf (so applying `labels: {}` claims it), but the object itself is never a field.
+    if (keys.length === 0 && depth > 0) out.member = true;
     for (const k of keys) fieldSetOf(v[k], childNode(t, k), strict, `${where}.${k}`, depth + 1, out.child(fieldKey(k)));
     return out;
   }
