@@ -24,9 +24,10 @@
 //   catching up from disk. No watch ever makes a writer wait.
 // - Lease keep-alives on one stream are answered in order; reading pauses
 //   while keepAliveQueueRequestsMax requests wait.
-// - Snapshot streams the store's snapshot in chunks and, as etcd does, ends
-//   with one extra message holding the SHA-256 of everything before it, which
-//   tools check when they restore.
+// - Snapshot streams the store's snapshot in chunks, padded and framed as
+//   ./snapshot-file.ts describes, and, as etcd does, ends with one extra
+//   message holding the SHA-256 of everything before it (etcdctl checks the
+//   size it implies on save, and the hash on restore).
 import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { ClusterStore } from '../cluster.ts';
@@ -38,6 +39,7 @@ import {
   type HeaderOut, type Wire,
 } from './codec.ts';
 import { toGrpcError } from './errors.ts';
+import { snapshotPadding } from './snapshot-file.ts';
 
 export interface EtcdServerOptions {
   store: ClusterStore;
@@ -463,15 +465,22 @@ export class EtcdServer {
     call.on('error', end);
     try {
       const snap = await this.store.snapshot();
+      const padding = snapshotPadding(snap.sizeBytes);
+      const total = snap.sizeBytes + padding.length;
       const sha = createHash('sha256');
       let sent = 0;
+      const write = async (blob: Buffer) => {
+        sha.update(blob);
+        sent += blob.length;
+        if (!call.write({ header: this.header(snap.revision), remaining_bytes: total - sent, blob })) await drained(call);
+      };
       for await (const chunk of snap.chunks) {
         if (ended) return;
-        sha.update(chunk);
-        sent += chunk.length;
-        if (!call.write({ header: this.header(snap.revision), remaining_bytes: Math.max(0, snap.sizeBytes - sent), blob: chunk })) await drained(call);
+        await write(chunk);
       }
       if (sent !== snap.sizeBytes) throw new Error(`snapshot stream gave ${sent} bytes, announced ${snap.sizeBytes}`);
+      if (ended) return;
+      await write(padding);
       if (ended) return;
       call.write({ header: this.header(snap.revision), remaining_bytes: 0, blob: sha.digest() });
       end();
