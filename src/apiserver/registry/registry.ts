@@ -1,0 +1,449 @@
+// The generic registry: create, get, list, watch, update, patch, delete and
+// deletecollection of one resource over the Store, driven by the resource's
+// strategy (src/apiserver/resources/).
+//
+// Layout: objects live at /registry/<prefix>/<namespace>/<name> (cluster-scoped:
+// /registry/<prefix>/<name>), where prefix is the resource name unless the
+// strategy names another (Kubernetes' own layout: /registry/pods/...,
+// /registry/minions/... for nodes, /registry/services/specs/...), as JSON
+// without metadata.resourceVersion: the resourceVersion of an object is the
+// modRevision of its key, set when it is read.
+//
+// Every write is a txn guarded by the key's modRevision (or absence for a
+// create), so concurrent writers never overwrite each other: a stale update
+// is a 409 Conflict, a create of an existing name a 409 AlreadyExists.
+// Read-modify-write operations (patch, status, scale, graceful delete) retry
+// on a lost race, at most updateRetriesMax times.
+import { randomUUID } from 'node:crypto';
+import type { StatusCause } from 'kubernetes-types/meta/v1.js';
+import type { Store } from '../../store/store.ts';
+import { prefixEnd } from '../../store/store.ts';
+import { rfc3339, type OpContext } from '../context.ts';
+import { errors, StatusError } from '../errors.ts';
+import { validateName } from '../resources/common.ts';
+import { fieldCause, type KObject, type ResourceDef } from '../resources/types.ts';
+import { WatchCache } from '../watchcache/cache.ts';
+
+/** Attempts of a read-modify-write against concurrent writers before a 409. */
+const updateRetriesMax = 8;
+/** Annotations of one object, in bytes (Kubernetes' TotalAnnotationSizeLimitB). */
+const annotationsBytesMax = 256 * 1024;
+
+export type AdmissionOp = 'CREATE' | 'UPDATE' | 'DELETE';
+
+export interface AdmissionHook {
+  /** Runs mutating admission (may change obj), then is followed by strategy validation, then `validate`. */
+  admit(op: AdmissionOp, def: ResourceDef, subresource: string, obj: KObject | null, old: KObject | null, ctx: OpContext): Promise<void>;
+  validate(op: AdmissionOp, def: ResourceDef, subresource: string, obj: KObject | null, old: KObject | null, ctx: OpContext): Promise<void>;
+}
+
+/** Encrypts/decrypts stored values of one resource (Secrets at rest). */
+export interface ValueTransformer {
+  encrypt(plain: Buffer, context: string): Buffer;
+  decrypt(stored: Buffer, context: string): Buffer;
+}
+
+export interface RegistryDeps {
+  store: Store;
+  admission: AdmissionHook;
+  /** Unknown field paths of obj by its schema ([] when all are known). */
+  unknownFields(def: ResourceDef, obj: KObject): string[];
+  /** Updates managedFields for a non-apply write (the patch module's updateManagedFields). */
+  trackManagedFields?(old: KObject | null, obj: KObject, def: ResourceDef, ctx: OpContext): KObject;
+  transformer?: ValueTransformer | null;
+  /** Random source for generateName suffixes (tests inject a seeded one). */
+  random?: () => number;
+  uid?: () => string;
+  watchCache?: { eventWindowMax?: number; watcherBufferEventsMax?: number };
+}
+
+export interface DeleteOptionsBody {
+  gracePeriodSeconds?: number;
+  propagationPolicy?: 'Orphan' | 'Background' | 'Foreground';
+  preconditions?: { uid?: string; resourceVersion?: string };
+}
+
+const suffixChars = 'bcdfghjklmnpqrstvwxz2456789';
+
+export function apiVersionOf(def: { group: string; version: string }): string {
+  return def.group ? `${def.group}/${def.version}` : def.version;
+}
+
+function clone<T>(o: T): T {
+  return structuredClone(o);
+}
+
+function sameExceptVolatile(a: KObject, b: KObject): boolean {
+  const strip = (o: KObject) => {
+    const m = { ...o.metadata };
+    delete m.resourceVersion;
+    delete m.managedFields;
+    return JSON.stringify({ ...o, metadata: m });
+  };
+  return strip(a) === strip(b);
+}
+
+export class Registry {
+  readonly def: ResourceDef;
+  readonly cache: WatchCache;
+  readonly apiVersion: string;
+  private readonly store: Store;
+  private readonly prefix: string;
+  private readonly random: () => number;
+  private readonly newUid: () => string;
+
+  constructor(def: ResourceDef, private readonly deps: RegistryDeps) {
+    this.def = def;
+    this.store = deps.store;
+    this.apiVersion = apiVersionOf(def);
+    this.prefix = `/registry/${def.storagePrefix ?? def.resource}/`;
+    this.random = deps.random ?? Math.random;
+    this.newUid = deps.uid ?? randomUUID;
+    this.cache = new WatchCache(this.store, this.prefix, (v, rev) => this.decode(v, rev), deps.watchCache);
+  }
+
+  key(namespace: string, name: string): string {
+    return this.def.namespaced ? `${this.prefix}${namespace}/${name}` : `${this.prefix}${name}`;
+  }
+
+  private decode(value: Buffer, modRevision: number): KObject {
+    const plain = this.deps.transformer ? this.deps.transformer.decrypt(value, this.prefix) : value;
+    const obj = JSON.parse(plain.toString()) as KObject;
+    (obj.metadata ??= {}).resourceVersion = String(modRevision);
+    return obj;
+  }
+
+  private encode(obj: KObject): Buffer {
+    const m = { ...obj.metadata };
+    delete m.resourceVersion;
+    const plain = Buffer.from(JSON.stringify({ ...obj, metadata: m }));
+    return this.deps.transformer ? this.deps.transformer.encrypt(plain, this.prefix) : plain;
+  }
+
+  /** Reads one object from the store (linearizable), or null. */
+  async read(namespace: string, name: string): Promise<{ obj: KObject; modRevision: number } | null> {
+    const r = await this.store.range(Buffer.from(this.key(namespace, name)));
+    const kv = r.kvs[0];
+    if (!kv) return null;
+    return { obj: this.decode(kv.value, kv.modRevision), modRevision: kv.modRevision };
+  }
+
+  async get(namespace: string, name: string): Promise<KObject> {
+    const cur = await this.read(namespace, name);
+    if (!cur) throw errors.notFound(this.def.group, this.def.resource, name);
+    return cur.obj;
+  }
+
+  private notFound(name: string): StatusError {
+    return errors.notFound(this.def.group, this.def.resource, name);
+  }
+
+  /** Checks apiVersion/kind of a body against this resource (filling them in when absent). */
+  checkTypeMeta(obj: KObject, kind = this.def.kind, apiVersion = this.apiVersion): void {
+    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw errors.badRequest('the request body must be a JSON object');
+    if (obj.kind === undefined || obj.kind === '') obj.kind = kind;
+    if (obj.apiVersion === undefined || obj.apiVersion === '') obj.apiVersion = apiVersion;
+    if (obj.kind !== kind || obj.apiVersion !== apiVersion) {
+      throw errors.badRequest(`the API version in the data (${obj.apiVersion}) does not match the expected API version (${apiVersion}) or kind (${obj.kind}) does not match ${kind}`);
+    }
+    if (obj.metadata !== undefined && (obj.metadata === null || typeof obj.metadata !== 'object' || Array.isArray(obj.metadata))) throw errors.badRequest('metadata must be an object');
+    obj.metadata ??= {};
+  }
+
+  private checkFields(obj: KObject, ctx: OpContext): void {
+    if (ctx.fieldValidation === 'Ignore') return;
+    const unknown = this.deps.unknownFields(this.def, obj);
+    if (unknown.length === 0) return;
+    if (ctx.fieldValidation === 'Strict') {
+      throw errors.badRequest(`strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`);
+    }
+    for (const f of unknown) ctx.warnings.push(`unknown field "${f}"`);
+  }
+
+  private checkNamespace(obj: KObject, namespace: string): void {
+    const m = obj.metadata!;
+    if (this.def.namespaced) {
+      if (m.namespace !== undefined && m.namespace !== '' && m.namespace !== namespace) {
+        throw errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
+      }
+      m.namespace = namespace;
+    } else {
+      delete m.namespace;
+    }
+  }
+
+  private validateMeta(obj: KObject, causes: StatusCause[]): void {
+    const m = obj.metadata!;
+    const nameErr = typeof m.name === 'string' ? validateName(m.name, this.def.nameRule ?? 'subdomain') : 'must be a string';
+    if (nameErr) causes.push(fieldCause('metadata.name', `Invalid value: ${JSON.stringify(m.name)}: ${nameErr}`));
+    for (const [k, v] of Object.entries(m.labels ?? {})) {
+      if (!/^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(k) || k.length > 316) {
+        causes.push(fieldCause('metadata.labels', `Invalid value: "${k}": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`));
+      }
+      if (typeof v !== 'string' || v.length > 63 || !/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(v)) {
+        causes.push(fieldCause(`metadata.labels`, `Invalid value: ${JSON.stringify(v)}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`));
+      }
+    }
+    let size = 0;
+    for (const [k, v] of Object.entries(m.annotations ?? {})) {
+      if (typeof v !== 'string') causes.push(fieldCause(`metadata.annotations`, `Invalid value: annotation "${k}" must be a string`));
+      size += k.length + String(v).length;
+    }
+    if (size > annotationsBytesMax) causes.push(fieldCause('metadata.annotations', `Too long: must have at most ${annotationsBytesMax} bytes`, 'FieldValueTooLong'));
+  }
+
+  private invalid(name: string, causes: StatusCause[]): StatusError {
+    return errors.invalid(this.def.group, this.def.kind, name, causes);
+  }
+
+  private generateName(base: string): string {
+    let s = '';
+    for (let i = 0; i < 5; i++) s += suffixChars[Math.floor(this.random() * suffixChars.length)];
+    return `${base}${s}`;
+  }
+
+  async create(namespace: string, body: KObject, ctx: OpContext, subresource = ''): Promise<KObject> {
+    this.checkTypeMeta(body);
+    this.checkFields(body, ctx);
+    const obj = clone(body);
+    const m = obj.metadata!;
+    this.checkNamespace(obj, namespace);
+    if (!m.name) {
+      if (m.generateName) m.name = this.generateName(String(m.generateName));
+      else throw this.invalid('', [fieldCause('metadata.name', 'Required value: name or generateName is required', 'FieldValueRequired')]);
+    }
+    // Fields the server owns: whatever the client sent is replaced.
+    delete m.resourceVersion;
+    delete m.deletionTimestamp;
+    delete m.deletionGracePeriodSeconds;
+    delete m.selfLink;
+    m.uid = this.newUid();
+    m.creationTimestamp = rfc3339(ctx.now);
+    if (obj.spec !== undefined || this.def.hasStatus) m.generation = 1;
+    else delete m.generation;
+    const sctx = { now: ctx.now };
+    this.def.defaults?.(obj, sctx);
+    this.def.prepareForCreate?.(obj, sctx);
+    await this.deps.admission.admit('CREATE', this.def, subresource, obj, null, ctx);
+    const causes: StatusCause[] = [];
+    this.validateMeta(obj, causes);
+    causes.push(...(this.def.validate?.(obj) ?? []));
+    if (causes.length) throw this.invalid(m.name, causes);
+    await this.deps.admission.validate('CREATE', this.def, subresource, obj, null, ctx);
+    const out = this.deps.trackManagedFields ? this.deps.trackManagedFields(null, obj, this.def, ctx) : obj;
+    if (ctx.dryRun) return out;
+    const key = Buffer.from(this.key(namespace, m.name));
+    const r = await this.store.txn({
+      compare: [{ key, target: 'version', result: 'equal', number: 0 }],
+      success: [{ op: 'put', key, value: this.encode(out) }],
+      failure: [],
+    });
+    if (!r.succeeded) throw errors.alreadyExists(this.def.group, this.def.resource, m.name);
+    out.metadata!.resourceVersion = String(r.header.revision);
+    return out;
+  }
+
+  /**
+   * Writes `next` over the stored version `cur` (modRevision guard). Returns
+   * the stored object, or null when the guard failed (a concurrent write).
+   * An object with a deletionTimestamp and no finalizers left is deleted.
+   */
+  private async commit(namespace: string, cur: { obj: KObject; modRevision: number }, next: KObject, ctx: OpContext): Promise<KObject | null> {
+    const name = next.metadata!.name;
+    const key = Buffer.from(this.key(namespace, name));
+    const finishing = next.metadata!.deletionTimestamp && !(next.metadata!.finalizers?.length);
+    if (ctx.dryRun) return next;
+    if (finishing) {
+      const r = await this.store.txn({
+        compare: [{ key, target: 'mod', result: 'equal', number: cur.modRevision }],
+        success: [{ op: 'deleteRange', key }],
+        failure: [],
+      });
+      if (!r.succeeded) return null;
+      next.metadata!.resourceVersion = String(r.header.revision);
+      return next;
+    }
+    if (sameExceptVolatile(next, cur.obj)) return cur.obj; // a no-op write is not written (no new revision)
+    const r = await this.store.txn({
+      compare: [{ key, target: 'mod', result: 'equal', number: cur.modRevision }],
+      success: [{ op: 'put', key, value: this.encode(next) }],
+      failure: [],
+    });
+    if (!r.succeeded) return null;
+    next.metadata!.resourceVersion = String(r.header.revision);
+    return next;
+  }
+
+  /** Builds the next version from a client's full object (PUT) for the main resource or the status subresource. */
+  private async prepareUpdate(namespace: string, name: string, cur: KObject, body: KObject, ctx: OpContext, subresource: '' | 'status', skipUpdateRules = false): Promise<KObject> {
+    let next: KObject;
+    if (subresource === 'status') {
+      // Only status changes through /status; metadata labels and annotations too, as Kubernetes allows.
+      next = clone(cur);
+      next.status = clone(body.status);
+      if (body.metadata?.labels !== undefined) next.metadata!.labels = clone(body.metadata.labels);
+      if (body.metadata?.annotations !== undefined) next.metadata!.annotations = clone(body.metadata.annotations);
+    } else {
+      next = clone(body);
+      this.checkNamespace(next, namespace);
+      if (next.metadata!.name !== name) throw errors.badRequest(`the name of the object (${next.metadata!.name}) does not match the name on the URL (${name})`);
+      const m = next.metadata!;
+      const om = cur.metadata!;
+      if (m.uid !== undefined && m.uid !== om.uid) {
+        throw errors.conflict(this.def.group, this.def.resource, name, `Precondition failed: UID in precondition: ${m.uid}, UID in object meta: ${om.uid}`);
+      }
+      m.uid = om.uid;
+      m.creationTimestamp = om.creationTimestamp;
+      if (om.deletionTimestamp) { m.deletionTimestamp = om.deletionTimestamp; m.deletionGracePeriodSeconds = om.deletionGracePeriodSeconds; }
+      else { delete m.deletionTimestamp; delete m.deletionGracePeriodSeconds; }
+      delete m.selfLink;
+      if (this.def.hasStatus) {
+        if (cur.status === undefined) delete next.status;
+        else next.status = clone(cur.status);
+      }
+      if (om.generation !== undefined) {
+        m.generation = JSON.stringify(next.spec) !== JSON.stringify(cur.spec) ? om.generation + 1 : om.generation;
+      }
+      const sctx = { now: ctx.now };
+      this.def.defaults?.(next, sctx);
+      this.def.prepareForUpdate?.(next, cur, sctx);
+    }
+    next.metadata!.resourceVersion = cur.metadata!.resourceVersion;
+    await this.deps.admission.admit('UPDATE', this.def, subresource, next, cur, ctx);
+    const causes: StatusCause[] = [];
+    this.validateMeta(next, causes);
+    if (om(next).namespace !== om(cur).namespace) causes.push(fieldCause('metadata.namespace', 'field is immutable'));
+    causes.push(...(this.def.validate?.(next) ?? []));
+    if (subresource === '' && !skipUpdateRules) causes.push(...(this.def.validateUpdate?.(next, cur) ?? []));
+    if (cur.metadata!.deletionTimestamp && (next.metadata!.finalizers ?? []).some((f: string) => !(cur.metadata!.finalizers ?? []).includes(f))) {
+      causes.push(fieldCause('metadata.finalizers', 'Forbidden: no new finalizers can be added if the object is being deleted', 'FieldValueForbidden'));
+    }
+    if (causes.length) throw this.invalid(name, causes);
+    await this.deps.admission.validate('UPDATE', this.def, subresource, next, cur, ctx);
+    return this.deps.trackManagedFields ? this.deps.trackManagedFields(cur, next, this.def, ctx) : next;
+  }
+
+  /** PUT: full replacement with optimistic concurrency on metadata.resourceVersion. */
+  async update(namespace: string, name: string, body: KObject, ctx: OpContext, subresource: '' | 'status' = ''): Promise<KObject> {
+    this.checkTypeMeta(body);
+    this.checkFields(body, ctx);
+    const wantRv = body.metadata?.resourceVersion as string | undefined;
+    for (let attempt = 0; attempt < updateRetriesMax; attempt++) {
+      const cur = await this.read(namespace, name);
+      if (!cur) throw this.notFound(name);
+      if (wantRv !== undefined && wantRv !== '' && wantRv !== String(cur.modRevision)) {
+        throw errors.conflict(this.def.group, this.def.resource, name, 'the object has been modified; please apply your changes to the latest version and try again');
+      }
+      const next = await this.prepareUpdate(namespace, name, cur.obj, body, ctx, subresource);
+      const out = await this.commit(namespace, cur, next, ctx);
+      if (out) return out;
+      if (wantRv) break;
+    }
+    throw errors.conflict(this.def.group, this.def.resource, name, 'the object has been modified; please apply your changes to the latest version and try again');
+  }
+
+  /**
+   * Read-modify-write: `mutate` gets a copy of the current object (null if
+   * absent, when allowCreate) and returns the next full object. Used by PATCH,
+   * apply, scale and binding.
+   */
+  async guaranteedUpdate(namespace: string, name: string, ctx: OpContext, subresource: '' | 'status',
+    mutate: (cur: KObject | null) => Promise<KObject> | KObject, opts: { allowCreate?: boolean; skipUpdateRules?: boolean } = {}): Promise<{ obj: KObject; created: boolean }> {
+    for (let attempt = 0; attempt < updateRetriesMax; attempt++) {
+      const cur = await this.read(namespace, name);
+      if (!cur) {
+        if (!opts.allowCreate) throw this.notFound(name);
+        const body = await mutate(null);
+        try {
+          return { obj: await this.create(namespace, body, ctx), created: true };
+        } catch (e) {
+          if (e instanceof StatusError && e.reason === 'AlreadyExists') continue;
+          throw e;
+        }
+      }
+      const next = await mutate(clone(cur.obj));
+      this.checkTypeMeta(next);
+      this.checkFields(next, ctx);
+      const wantRv = next.metadata?.resourceVersion;
+      if (wantRv !== undefined && wantRv !== '' && wantRv !== String(cur.modRevision)) {
+        throw errors.conflict(this.def.group, this.def.resource, name, 'the object has been modified; please apply your changes to the latest version and try again');
+      }
+      const prepared = await this.prepareUpdate(namespace, name, cur.obj, next, ctx, subresource, opts.skipUpdateRules);
+      const out = await this.commit(namespace, cur, prepared, ctx);
+      if (out) return { obj: out, created: false };
+    }
+    throw errors.conflict(this.def.group, this.def.resource, name, 'the object has been modified; please apply your changes to the latest version and try again');
+  }
+
+  /**
+   * DELETE: immediate when nothing holds the object; otherwise marks it with
+   * deletionTimestamp (finalizers, or graceful deletion of a pod on a node)
+   * and the last finalizer removal (or the grace-0 delete) removes it.
+   * Returns the object and whether it is gone.
+   */
+  async delete(namespace: string, name: string, opts: DeleteOptionsBody, ctx: OpContext): Promise<{ obj: KObject; deleted: boolean }> {
+    for (let attempt = 0; attempt < updateRetriesMax; attempt++) {
+      const cur = await this.read(namespace, name);
+      if (!cur) throw this.notFound(name);
+      const obj = cur.obj;
+      const m = obj.metadata!;
+      if (opts.preconditions?.uid && opts.preconditions.uid !== m.uid) {
+        throw errors.conflict(this.def.group, this.def.resource, name, `Precondition failed: UID in precondition: ${opts.preconditions.uid}, UID in object meta: ${m.uid}`);
+      }
+      if (opts.preconditions?.resourceVersion && opts.preconditions.resourceVersion !== m.resourceVersion) {
+        throw errors.conflict(this.def.group, this.def.resource, name, `Precondition failed: ResourceVersion in precondition: ${opts.preconditions.resourceVersion}, ResourceVersion in object meta: ${m.resourceVersion}`);
+      }
+      await this.deps.admission.admit('DELETE', this.def, '', null, obj, ctx);
+      await this.deps.admission.validate('DELETE', this.def, '', null, obj, ctx);
+      const grace = this.def.gracePeriodSeconds?.(obj, opts.gracePeriodSeconds) ?? 0;
+      const finalizers: string[] = [...(m.finalizers ?? [])];
+      if (!m.deletionTimestamp) {
+        if (opts.propagationPolicy === 'Foreground' && !finalizers.includes('foregroundDeletion')) finalizers.push('foregroundDeletion');
+        if (opts.propagationPolicy === 'Orphan' && !finalizers.includes('orphan')) finalizers.push('orphan');
+      }
+      const key = Buffer.from(this.key(namespace, name));
+      if (finalizers.length === 0 && (grace === 0 || (m.deletionTimestamp && opts.gracePeriodSeconds === 0))) {
+        if (ctx.dryRun) return { obj, deleted: true };
+        const r = await this.store.txn({
+          compare: [{ key, target: 'mod', result: 'equal', number: cur.modRevision }],
+          success: [{ op: 'deleteRange', key }],
+          failure: [],
+        });
+        if (!r.succeeded) continue;
+        m.resourceVersion = String(r.header.revision);
+        return { obj, deleted: true };
+      }
+      if (m.deletionTimestamp && (m.deletionGracePeriodSeconds ?? 0) <= grace) return { obj, deleted: false }; // already being deleted
+      const next = clone(obj);
+      next.metadata!.deletionTimestamp = m.deletionTimestamp ?? rfc3339(ctx.now + grace * 1000);
+      next.metadata!.deletionGracePeriodSeconds = grace;
+      next.metadata!.finalizers = finalizers.length ? finalizers : undefined;
+      if (!finalizers.length) delete next.metadata!.finalizers;
+      if (ctx.dryRun) return { obj: next, deleted: false };
+      const r = await this.store.txn({
+        compare: [{ key, target: 'mod', result: 'equal', number: cur.modRevision }],
+        success: [{ op: 'put', key, value: this.encode(next) }],
+        failure: [],
+      });
+      if (!r.succeeded) continue;
+      next.metadata!.resourceVersion = String(r.header.revision);
+      return { obj: next, deleted: false };
+    }
+    throw errors.conflict(this.def.group, this.def.resource, name, 'the object has been modified; please apply your changes to the latest version and try again');
+  }
+
+  /** The store's key range for a namespace (or everything). */
+  range(namespace?: string): { key: Buffer; rangeEnd: Buffer } {
+    const key = Buffer.from(namespace !== undefined && this.def.namespaced ? `${this.prefix}${namespace}/` : this.prefix);
+    return { key, rangeEnd: prefixEnd(key) };
+  }
+
+  /** Decodes a raw store kv (paged lists read the store directly). */
+  decodeKv(value: Buffer, modRevision: number): KObject {
+    return this.decode(value, modRevision);
+  }
+}
+
+function om(o: KObject): Record<string, any> {
+  return o.metadata ?? {};
+}
