@@ -42,8 +42,9 @@ export interface TypeNode {
   /** An atomic map or struct: apply owns it as one leaf and replaces it whole. */
   atomic?: boolean;
   /**
-   * A struct that a Kubernetes server always serializes, even empty (a
-   * non-pointer Go struct such as spec or metadata). Field ownership for an
+   * A struct (or required list) that a Kubernetes server always serializes,
+   * even empty (a non-pointer Go struct such as spec or metadata, the
+   * containers list of a pod spec). Field ownership for an
    * update never lists such a node itself, only its children, which is how
    * Kubernetes' managedFields look.
    */
@@ -100,7 +101,8 @@ const container: TypeNode = {
 export const podSpec: TypeNode = struct({
   volumes: keyed('name'),
   initContainers: keyed('name', container),
-  containers: keyed('name', container),
+  // Always serialized by Kubernetes (a required list), so like a struct it is never owned itself.
+  containers: { ...keyed('name', container), struct: true },
   ephemeralContainers: keyed('name', container),
   imagePullSecrets: keyed('name'),
   hostAliases: keyed('ip'),
