@@ -1,4 +1,4 @@
-// `npm run sim -- [--seed S | --seeds N [--from S]] [--members 3|5] [--steps T] [--bug] [--trace]`
+// `npm run sim -- [--seed S | --seeds N [--from S]] [--members 3|5] [--steps T] [--profile mixed|churn] [--bug] [--trace]`
 //
 // Runs the deterministic simulation (test/sim/sim.ts). --seed S replays one
 // seed exactly (with --trace, printing every fault and action); --seeds N
@@ -12,6 +12,7 @@ const usage = `usage: npm run sim -- [--seed S | --seeds N [--from S]] [--member
   --seeds N     run N seeds, starting at --from (default 1)
   --members M   cluster size, 3 or 5 (default: 3 for even seeds, 5 for odd)
   --steps T     ticks of the fault phase (default 300), then the liveness phase
+  --profile P   nemesis: mixed (default: every fault) or churn (leader churn, the Figure 8 schedule)
   --bug         run cores with testingBug 'commitPreviousTerm' (the checker must fail)
   --trace       print every fault and action`;
 
@@ -34,6 +35,7 @@ let from = 1;
 let members: 3 | 5 | undefined;
 let steps = 300;
 let bug = false;
+let profile: 'mixed' | 'churn' = 'mixed';
 let trace = false;
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
@@ -56,6 +58,12 @@ for (let i = 0; i < args.length; i++) {
     case '--steps':
       steps = intArg(a, args[++i], 1, 1_000_000);
       break;
+    case '--profile': {
+      const v = args[++i];
+      if (v !== 'mixed' && v !== 'churn') bad('--profile must be mixed or churn');
+      profile = v;
+      break;
+    }
     case '--bug':
       bug = true;
       break;
@@ -79,12 +87,12 @@ let failed = 0;
 let firstFailure: SimResult | undefined;
 for (const s of list) {
   const m = members ?? membersForSeed(s);
-  const r = runSeed({ seed: s, members: m, steps, trace, ...(bug ? { testingBug: 'commitPreviousTerm' as const } : {}) });
+  const r = runSeed({ seed: s, members: m, steps, trace, profile, ...(bug ? { testingBug: 'commitPreviousTerm' as const } : {}) });
   if (!r.ok) {
     failed++;
     firstFailure ??= r;
     console.log(`FAIL seed ${s} (${m} members) at step ${r.step} (event ${r.events}): ${r.failure}`);
-    console.log(`  replay: npm run sim -- --seed ${s} --members ${m} --steps ${steps}${bug ? ' --bug' : ''} --trace`);
+    console.log(`  replay: npm run sim -- --seed ${s} --members ${m} --steps ${steps}${profile === 'churn' ? ' --profile churn' : ''}${bug ? ' --bug' : ''} --trace`);
   } else if (list.length === 1 || trace) {
     const st = r.stats;
     console.log(`ok seed ${s} (${m} members): ${st.ticks} ticks, ${r.events} events, ${st.elections} elections (max term ${st.maxTerm}), commit ${st.maxCommit}, ${st.proposalsCommitted} proposals committed, ${st.confChangesApplied} conf changes applied, ${st.snapshotsCreated} snapshots (${st.snapshotsSent} sent), ${st.crashes} crashes (${st.leaderKills} leader kills), ${st.partitions} partitions, ${st.messagesSent} messages (${st.messagesDropped} dropped, ${st.messagesDuplicated} duplicated)`);

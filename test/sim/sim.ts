@@ -54,6 +54,8 @@ export interface SimOptions {
   steps: number;
   /** Run the cores with the deliberately injected bug (checker test). */
   testingBug?: 'commitPreviousTerm';
+  /** The nemesis: 'mixed' (default, every fault) or 'churn' (leader churn, the Figure 8 schedule). */
+  profile?: 'mixed' | 'churn';
   /** Print a line per fault/action (replay diagnostics). */
   trace?: boolean;
 }
@@ -113,7 +115,7 @@ interface DiskState {
   log: Entry[];
 }
 
-interface SimMember {
+export interface SimMember {
   id: number;
   core: Core | null;
   /** Lives so far; messages and syncs of an earlier life are void. */
@@ -127,6 +129,8 @@ interface SimMember {
   smDigest: string;
   /** Term from the latest hard state handed out by the core. */
   term: number;
+  /** Commit index of the latest hard state handed out. */
+  leaderCommit?: number;
   /** Leader terms already checked for completeness on this member. */
   ledTerms: Set<number>;
 }
@@ -220,7 +224,8 @@ export class Simulation {
   now = 0;
   tickNo = 0;
   events = 0;
-  phase: 'safety' | 'liveness' = 'safety';
+  /** 'safety': the nemesis injects faults; 'liveness': no faults; 'script': a scripted scenario drives the faults. */
+  phase: 'safety' | 'liveness' | 'script' = 'safety';
   readonly stats: SimStats = {
     ticks: 0,
     messagesSent: 0,
@@ -245,6 +250,8 @@ export class Simulation {
   dropRate = 0;
   dupRate = 0;
   delayMaxUnits = 5;
+  /** The cores' maxSizePerMsgBytes: small, so that replication takes several rounds. */
+  msgBytesMax = 32;
   // Disk: sync latency bound.
   syncDelayMaxUnits = 8;
 
@@ -304,7 +311,7 @@ export class Simulation {
       checkQuorum: true,
       // Small appends so that replication takes several rounds (more
       // interleavings, and old-term entries replicated on their own).
-      maxSizePerMsgBytes: 64,
+      maxSizePerMsgBytes: this.msgBytesMax,
       maxInflightMsgs: 4,
       maxInflightBytes: 0,
       maxUncommittedEntriesBytes: 1 << 20,
@@ -393,9 +400,18 @@ export class Simulation {
       }
       for (let i = ents.length - 1; i >= 0; i--) this.checkLogMatching(m, d, ents[i].index);
     }
+    if (this.opts.profile === 'churn' && this.phase === 'safety' && rd.role === 'leader' && rd.hardState && rd.hardState.commit > (m.leaderCommit ?? 0) && this.rnd.chance(0.25)) {
+      // The adversary strikes the moment a leader's commit index moves:
+      // harmless for a correct core, whose commit implies its own term's
+      // entry is on a quorum, but the window of the Figure 8 hazard otherwise.
+      this.isolate(m, 'its commit moved');
+    }
+    if (rd.hardState) m.leaderCommit = rd.hardState.commit;
     if (rd.role === 'leader' && !m.ledTerms.has(m.term)) {
       m.ledTerms.add(m.term);
       this.onLeader(m, m.term);
+      // ... and the moment a leader is elected, before its first entry spreads.
+      if (this.opts.profile === 'churn' && this.phase === 'safety' && this.rnd.chance(0.25)) this.isolate(m, 'just elected');
     }
   }
 
@@ -483,6 +499,12 @@ export class Simulation {
     if (!m.core) return;
     const s = m.core.status();
     if (s.term > this.stats.maxTerm) this.stats.maxTerm = s.term;
+    if (!m.pending && !m.core.hasReady()) {
+      // With every Ready written, the host's log is the core's log.
+      const last = (m.written.snapshot?.index ?? 0) + m.written.log.length;
+      if (s.lastIndex !== last) throw new InvariantViolation(`member ${m.id}: the core's last index ${s.lastIndex} differs from the host's log ${last}`);
+      if (s.applied !== m.smIndex) throw new InvariantViolation(`member ${m.id}: the core's applied index ${s.applied} differs from the host's ${m.smIndex}`);
+    }
     if (s.role !== 'leader') return;
     const other = this.leaders.get(s.term);
     if (other === undefined) {
@@ -676,6 +698,7 @@ export class Simulation {
   }
 
   nemesis(): void {
+    if (this.opts.profile === 'churn') return this.churn();
     const r = this.rnd;
     const all = [...this.members.values()];
     const x = r.float();
@@ -753,6 +776,53 @@ export class Simulation {
     }
   }
 
+  /** Cuts a member off from every other, both ways. */
+  isolate(m: SimMember, why: string): void {
+    for (const b of this.members.values()) if (b !== m) {
+      this.cut.add(`${m.id}>${b.id}`);
+      this.cut.add(`${b.id}>${m.id}`);
+    }
+    this.stats.partitions++;
+    this.trace(`isolate ${m.id} (${why})`);
+  }
+
+  /**
+   * Leader churn: leaders are killed or cut off soon after they are elected,
+   * while clients keep proposing, and crashed members come back quickly. This
+   * is the schedule of the Raft paper's Figure 8 (entries of an old term left
+   * on some members, a new leader replicating them, then losing its
+   * leadership before its own entries spread), which a uniform nemesis
+   * rarely produces.
+   */
+  churn(): void {
+    const r = this.rnd;
+    const all = [...this.members.values()];
+    const l = this.leader();
+    if (l && r.chance(0.7)) for (let i = r.range(1, 2); i > 0; i--) this.propose(l);
+    const x = r.float();
+    if (x < 0.12) {
+      if (l) {
+        this.stats.leaderKills++;
+        this.crash(l, 'leader kill');
+      }
+    } else if (x < 0.2) {
+      if (l) {
+        this.cut.clear();
+        this.isolate(l, 'leader');
+      }
+    } else if (x < 0.3) {
+      this.cut.clear();
+      this.trace('heal');
+    } else if (x < 0.5) {
+      const down = all.filter((m) => !m.core);
+      if (down.length) {
+        const m = r.pick(down);
+        this.restart(m);
+        this.drive(m);
+      }
+    }
+  }
+
   // -------------------------------------------------------------------------
   // Running.
   // -------------------------------------------------------------------------
@@ -766,40 +836,55 @@ export class Simulation {
 
   /** Runs events up to and including the next tick. */
   runTick(): void {
-    let budget = eventsPerTickMax;
-    for (;;) {
-      const q = this.queue.pop();
-      if (!q) throw new Error('event queue ran dry (the tick event is always queued)');
-      if (--budget < 0) throw new InvariantViolation(`more than ${eventsPerTickMax} events in one tick`);
-      this.now = q.at;
-      this.events++;
-      const ev = q.ev;
-      if (ev.kind === 'deliver') {
-        this.deliver(ev);
-        const dst = this.members.get(ev.to);
-        if (dst) this.checkLeader(dst);
-      } else if (ev.kind === 'sync') {
-        const m = this.members.get(ev.id)!;
-        if (m.incarnation !== ev.incarnation) continue;
-        this.onSync(m);
-        this.drive(m);
-        this.checkLeader(m);
-      } else {
-        this.tickNo++;
-        this.stats.ticks++;
-        if (this.phase === 'safety') this.nemesis();
-        for (const m of this.members.values()) {
-          if (!m.core) continue;
-          // Now and then a member misses a tick: clocks drift apart.
-          if (this.phase === 'safety' && this.rnd.chance(0.05)) continue;
-          m.core.tick();
-          this.drive(m);
-          this.checkLeader(m);
-        }
-        this.queue.push(this.now + tickUnits, { kind: 'tick' });
-        return;
-      }
+    for (let budget = eventsPerTickMax; budget > 0; budget--) if (this.runEvent()) return;
+    throw new InvariantViolation(`more than ${eventsPerTickMax} events in one tick`);
+  }
+
+  /** Processes the next event; true when it was a tick. */
+  runEvent(): boolean {
+    const q = this.queue.pop();
+    if (!q) throw new Error('event queue ran dry (the tick event is always queued)');
+    this.now = q.at;
+    this.events++;
+    const ev = q.ev;
+    if (ev.kind === 'deliver') {
+      this.deliver(ev);
+      const dst = this.members.get(ev.to);
+      if (dst) this.checkLeader(dst);
+      return false;
     }
+    if (ev.kind === 'sync') {
+      const m = this.members.get(ev.id)!;
+      if (m.incarnation !== ev.incarnation) return false;
+      this.onSync(m);
+      this.drive(m);
+      this.checkLeader(m);
+      return false;
+    }
+    this.tickNo++;
+    this.stats.ticks++;
+    if (this.phase === 'safety') this.nemesis();
+    for (const m of this.members.values()) {
+      if (!m.core) continue;
+      // Now and then a member misses a tick: clocks drift apart.
+      if (this.phase === 'safety' && this.rnd.chance(0.05)) continue;
+      m.core.tick();
+      this.drive(m);
+      this.checkLeader(m);
+    }
+    this.queue.push(this.now + tickUnits, { kind: 'tick' });
+    return true;
+  }
+
+  /** Runs events until `done` holds after one (checked after every event), for at most `ticksMax` ticks; false on timeout. */
+  runUntil(done: () => boolean, ticksMax: number): boolean {
+    const until = this.tickNo + ticksMax;
+    let budget = eventsPerTickMax * ticksMax;
+    while (this.tickNo < until && budget-- > 0) {
+      this.runEvent();
+      if (done()) return true;
+    }
+    return false;
   }
 
   /** Stop the faults: heal, clean network, restart everyone. */
