@@ -45,12 +45,12 @@ export class UnionAuthenticator implements Authenticator {
     this.addAuthenticatedGroup = opts.addAuthenticatedGroup ?? true;
   }
 
-  async authenticate(headers: IncomingHttpHeaders): Promise<UserInfo | null> {
+  async authenticate(headers: IncomingHttpHeaders, peerCertificate?: unknown): Promise<UserInfo | null> {
     let rejection: StatusError | undefined;
     for (const a of this.authenticators) {
       let user: UserInfo | null;
       try {
-        user = await a.authenticate(headers);
+        user = await a.authenticate(headers, peerCertificate);
       } catch (e) {
         if (isStatusError(e) && e.code === 401) {
           rejection ??= e;

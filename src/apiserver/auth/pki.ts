@@ -24,7 +24,7 @@ import path from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { errors } from '../errors.ts';
 import { readIfExists, writeFileOnce, writeFileReplace } from './files.ts';
-import { wellKnown, type UserInfo } from './types.ts';
+import { wellKnown, type Authenticator, type UserInfo } from './types.ts';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -250,7 +250,11 @@ export function tlsServerOptions(pki: Pick<Pki, 'caCertPem' | 'certPem' | 'keyPe
 /** A peer certificate as Node hands it out: tls.TLSSocket.getPeerX509Certificate(), or getPeerCertificate() (its `raw` DER). */
 export type PeerCertificate = crypto.X509Certificate | { raw?: Buffer } | null | undefined;
 
-export class CertificateAuthenticator {
+/**
+ * The x509 client-certificate authenticator. As an Authenticator it reads the
+ * peer certificate the handler chain passes along and ignores the headers.
+ */
+export class CertificateAuthenticator implements Authenticator {
   private readonly ca: crypto.X509Certificate;
   private readonly now: () => number;
 
@@ -259,10 +263,14 @@ export class CertificateAuthenticator {
     this.now = opts.now ?? Date.now;
   }
 
+  async authenticate(_headers: unknown, peerCertificate?: unknown): Promise<UserInfo | null> {
+    return this.authenticateCertificate(peerCertificate as PeerCertificate);
+  }
+
   /** null when no certificate was presented; a 401 when one was but it is not acceptable. */
   authenticateCertificate(peer: PeerCertificate): UserInfo | null {
     let cert: crypto.X509Certificate;
-    if (!peer) return null;
+    if (!peer || typeof peer !== 'object') return null;
     if (peer instanceof crypto.X509Certificate) cert = peer;
     else if (peer.raw && peer.raw.length > 0) {
       try {

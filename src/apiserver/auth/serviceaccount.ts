@@ -66,6 +66,8 @@ export const tokenExpirationSecondsMin = 600;
 export const tokenExpirationSecondsMax = 2 ** 32;
 /** A JWT longer than this is not one of ours; refuse it before parsing. */
 export const tokenBytesMax = 8 * 1024;
+/** A TokenRequest without expirationSeconds gets a token of one hour. */
+export const defaultTokenRequestExpirationSeconds = 3600;
 
 interface KubernetesClaims {
   namespace: string;
@@ -166,6 +168,36 @@ export class ServiceAccountTokens implements Authenticator {
       .setExpirationTime(iat + exp)
       .setJti(crypto.randomUUID())
       .sign(this.privateKey);
+  }
+
+  /**
+   * Serves a TokenRequest (POST .../serviceaccounts/<name>/token): the spec's
+   * audiences, expirationSeconds (default 3600, as in Kubernetes) and
+   * boundObjectRef (kind Pod, Secret or Node) as they arrive from the client,
+   * checked here; returns the token and its expiry as the status wants them.
+   */
+  async issueTokenRequest(sa: ServiceAccountRef, spec: { audiences?: unknown; expirationSeconds?: unknown; boundObjectRef?: unknown }): Promise<{ token: string; expirationTimestamp: string }> {
+    const invalid = (field: string, message: string) => errors.invalid('authentication.k8s.io', 'TokenRequest', sa.name, [{ reason: 'FieldValueInvalid', field, message }]);
+    let audiences: string[] | undefined;
+    if (spec.audiences !== undefined && spec.audiences !== null) {
+      if (!Array.isArray(spec.audiences) || spec.audiences.some((x) => typeof x !== 'string' || x === '')) throw invalid('spec.audiences', 'Invalid value: must be a list of non-empty strings');
+      audiences = spec.audiences as string[];
+    }
+    const exp = spec.expirationSeconds ?? defaultTokenRequestExpirationSeconds;
+    if (typeof exp !== 'number') throw invalid('spec.expirationSeconds', `Invalid value: ${JSON.stringify(exp)}: must be an integer`);
+    let boundObject: BoundObjectRef | undefined;
+    const ref = spec.boundObjectRef as Record<string, unknown> | undefined | null;
+    if (ref !== undefined && ref !== null) {
+      if (typeof ref !== 'object') throw invalid('spec.boundObjectRef', 'Invalid value: must be an object');
+      if (ref.kind !== 'Pod' && ref.kind !== 'Secret' && ref.kind !== 'Node') {
+        throw errors.invalid('authentication.k8s.io', 'TokenRequest', sa.name, [{ reason: 'FieldValueNotSupported', field: 'spec.boundObjectRef.kind', message: `Unsupported value: ${JSON.stringify(ref.kind)}: supported values: "Pod", "Secret", "Node"` }]);
+      }
+      if (typeof ref.name !== 'string' || ref.name === '') throw invalid('spec.boundObjectRef.name', 'Required value');
+      boundObject = { kind: ref.kind, name: ref.name, uid: typeof ref.uid === 'string' ? ref.uid : '', ...(typeof ref.apiVersion === 'string' ? { apiVersion: ref.apiVersion } : {}) };
+    }
+    const token = await this.issue(sa, { audiences, expirationSeconds: exp, boundObject });
+    const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { exp: number };
+    return { token, expirationTimestamp: new Date(claims.exp * 1000).toISOString().replace('.000Z', 'Z') };
   }
 
   /** The public key as a JWK set, for /openid/v1/jwks. */

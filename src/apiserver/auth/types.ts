@@ -19,7 +19,12 @@ export interface UserInfo {
  * unknown. It never throws anything else for bad input.
  */
 export interface Authenticator {
-  authenticate(headers: IncomingHttpHeaders): Promise<UserInfo | null>;
+  /**
+   * `peerCertificate` is the TLS client certificate when the connection has
+   * one (tls.TLSSocket.getPeerX509Certificate()); header-based
+   * authenticators ignore it.
+   */
+  authenticate(headers: IncomingHttpHeaders, peerCertificate?: unknown): Promise<UserInfo | null>;
 }
 
 export interface RequestAttributes {

@@ -219,4 +219,29 @@ test('union: first user wins, a token nobody knows is a 401, no credentials is n
   assert.equal((await noGroup.authenticate(bearer('static-tok')))?.groups, ['dev']);
 });
 
+test('issueTokenRequest: defaults to an hour, checks the spec, reports the expiry', async () => {
+  const t0 = Date.parse('2030-06-01T00:00:00Z');
+  const tokens = ServiceAccountTokens.open({ dataDir: newDir(), now: () => t0 });
+  const r = await tokens.issueTokenRequest(sa, {});
+  assert.is(r.expirationTimestamp, '2030-06-01T01:00:00Z');
+  assert.ok(await tokens.authenticate(bearer(r.token)));
+  const bound = await tokens.issueTokenRequest(sa, { audiences: ['a', 'b'], expirationSeconds: 7200, boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'p', uid: 'u' } });
+  assert.is(bound.expirationTimestamp, '2030-06-01T02:00:00Z');
+  const claims = JSON.parse(Buffer.from(bound.token.split('.')[1]!, 'base64url').toString());
+  assert.equal(claims.aud, ['a', 'b']);
+  assert.equal(claims['kubernetes.io'].pod, { name: 'p', uid: 'u' });
+  const invalid = async (spec: Record<string, unknown>, re: RegExp) => {
+    await tokens.issueTokenRequest(sa, spec).then(() => assert.unreachable(), (e) => {
+      assert.ok(isStatusError(e) && e.code === 422, String(e));
+      assert.match(e.message, re);
+    });
+  };
+  await invalid({ expirationSeconds: '600' }, /spec.expirationSeconds/);
+  await invalid({ expirationSeconds: 60 }, /less than 10 minutes/);
+  await invalid({ audiences: 'api' }, /spec.audiences/);
+  await invalid({ audiences: [''] }, /spec.audiences/);
+  await invalid({ boundObjectRef: { kind: 'Deployment', name: 'd' } }, /spec.boundObjectRef.kind: Unsupported value: "Deployment"/);
+  await invalid({ boundObjectRef: { kind: 'Pod' } }, /spec.boundObjectRef.name: Required value/);
+});
+
 test.run();
