@@ -192,6 +192,8 @@ function indexIn(list: unknown[], item: unknown, mergeKey: string | undefined): 
 function mergeList(original: unknown[], patch: unknown[], t: TypeNode, field: string, ctx: Ctx, ordered = false): unknown[] {
   const ls = t.list;
   if (!ls || ls.smp !== 'merge') return cloneJson(patch);
+  // An empty patch list adds nothing to a merged list (deleting it takes a null).
+  if (patch.length === 0) return cloneJson(original);
   if (patch.some((x) => Array.isArray(x)) || original.some((x) => Array.isArray(x))) {
     throw unprocessable(`lists of lists are not supported (${field})`);
   }

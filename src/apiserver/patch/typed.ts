@@ -293,7 +293,8 @@ function compareAt(lhs: unknown, rhs: unknown, t: TypeNode, c: Comparison, path:
  * Removes from `obj` (in place) the fields of `remove`, except where `keep`
  * still owns the field or something below it. A list item's key fields are
  * never removed from an item that stays. A map or list emptied by the removal
- * is removed too (it had only the removed fields).
+ * is removed too (it had only the removed fields), unless someone owns it as a
+ * value (applied `data: {}`).
  */
 export function pruneFields(obj: JsonObject, remove: FieldSet, keep: FieldSet, t: TypeNode): void {
   pruneAt(obj, remove, keep, t, undefined, 0);
@@ -312,7 +313,8 @@ function pruneAt(v: unknown, remove: FieldSet, keep: FieldSet | undefined, t: Ty
       if (rm.member && (!kp || kp.isEmpty())) {
         delete v[name];
         removed = true;
-      } else if (pruneAt(v[name], rm, kp, childNode(t, name), undefined, depth + 1)) {
+      } else if (pruneAt(v[name], rm, kp, childNode(t, name), undefined, depth + 1) && !kp?.member) {
+        // Emptied by the removal and owned by nobody as a value of its own.
         delete v[name];
         removed = true;
       }
