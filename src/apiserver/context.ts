@@ -15,6 +15,8 @@ export interface OpContext {
   dryRun: boolean;
   fieldManager?: string;
   fieldValidation: FieldValidation;
+  /** Set by server-side apply, which records managedFields itself. */
+  skipManagedFields?: boolean;
   /** Warning headers to send back (299 "..."). */
   warnings: string[];
 }

@@ -15,6 +15,7 @@ import { rfc3339 } from './context.ts';
 import { Discovery } from './discovery/discovery.ts';
 import { errors, StatusError } from './errors.ts';
 import { parseRequestInfo, type ApiRequest, type ApiResponse, type RequestInfo } from './http/request.ts';
+import { decodeProtobuf } from './http/protobuf.ts';
 import { ChunkStream } from './http/stream.ts';
 import { negotiate, toTable, type IncludeObject, type Negotiated } from './http/tables.ts';
 import { ApiMetrics } from './metrics.ts';
@@ -22,7 +23,8 @@ import { OpenApi } from './openapi/documents.ts';
 import { unknownFieldPaths } from './openapi/schemas.ts';
 import { list as listObjects, listBody, watch as watchObjects } from './registry/list.ts';
 import { apiVersionOf, Registry, type AdmissionHook, type AdmissionOp, type DeleteOptionsBody, type ValueTransformer } from './registry/registry.ts';
-import { standInPatch, type PatchLib } from './registry/stand-ins.ts';
+import * as patchLib from './patch/index.ts';
+import type { PatchLib } from './registry/stand-ins.ts';
 import { builtinResources } from './resources/index.ts';
 import type { KObject, ResourceDef } from './resources/types.ts';
 
@@ -81,6 +83,8 @@ export interface ApiServerOptions {
   watchTimeoutSecondsMax?: number;
   watchCache?: { eventWindowMax?: number; watcherBufferEventsMax?: number };
   version?: { major: string; minor: string; gitVersion: string };
+  /** Default service accounts and namespace cleanup, until the controller manager does them. Default true. */
+  housekeeping?: boolean;
 }
 
 const adminUser: UserInfo = { username: 'system:admin', groups: ['system:masters', 'system:authenticated'] };
@@ -128,7 +132,7 @@ export class ApiServer {
     this.store = opts.store;
     this.clock = opts.clock ?? Date.now;
     this.inflightPerClientMax = opts.inflightPerClientMax ?? 400;
-    this.patch = opts.patch ?? standInPatch;
+    this.patch = opts.patch ?? patchLib;
     this.defs = builtinResources;
     this.discovery = new Discovery(this.defs);
     this.openapi = new OpenApi(this.defs);
@@ -176,7 +180,8 @@ export class ApiServer {
       return g;
     };
     return {
-      get: async (r, ns, name) => reg(r).cache.get(reg(r).key(ns, name))?.obj ?? null,
+      // The cache may trail a write made a moment ago (a namespace created just before a pod in it): fall back to the store.
+      get: async (r, ns, name) => reg(r).cache.get(reg(r).key(ns, name))?.obj ?? (await reg(r).read(ns, name))?.obj ?? null,
       list: async (r, ns) => reg(r).cache.list(ns).map((c) => c.obj),
       create: async (r, ns, obj) => reg(r).create(ns, obj, this.systemContext()),
     };
@@ -196,7 +201,10 @@ export class ApiServer {
       const reg = this.registry(group, resource)!;
       try { await reg.create(obj.metadata?.namespace ?? '', obj, ctx); } catch (e) { if (!(e instanceof StatusError && e.reason === 'AlreadyExists')) throw e; }
     };
-    for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) await ensure('', 'namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
+      await ensure('', 'namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+      if (this.housekeeping) await this.ensureDefaultServiceAccount(ns);
+    }
     for (const o of this.opts.bootstrapObjects ?? []) {
       const [g] = String(o.apiVersion).includes('/') ? String(o.apiVersion).split('/') : [''];
       const def = this.defs.find((d) => d.group === g && d.kind === o.kind);
@@ -272,7 +280,7 @@ export class ApiServer {
     const def = this.discovery.find(info.apiGroup, info.apiVersion, info.resource);
     if (!def) throw new StatusError(404, 'NotFound', 'the server could not find the requested resource');
     const q = url.searchParams;
-    const ctx = this.opContext(user, q);
+    const ctx = this.opContext(user, q, header(req, 'user-agent'));
     if (def.virtual) return this.virtual(req, def, info, user);
     const reg = this.registry(def.group, def.resource)!;
     const ns = def.namespaced ? info.namespace : '';
@@ -314,11 +322,19 @@ export class ApiServer {
         if (sub === 'token') return json(201, await this.token(reg, ns, info.name, body as KObject));
         if (sub) throw errors.methodNotAllowed(`${info.resource}/${sub} does not support create`);
         if (info.name) throw errors.methodNotAllowed('POST to a named object is not allowed: use PUT to update it');
-        return warn(await this.respondObject(201, def, await reg.create(ns, body as KObject, ctx), neg, q));
+        const created = await reg.create(ns, body as KObject, ctx);
+        if (def.resource === 'namespaces' && def.group === '' && !ctx.dryRun && this.housekeeping) await this.ensureDefaultServiceAccount(created.metadata!.name);
+        return warn(await this.respondObject(201, def, created, neg, q));
       }
       case 'update': {
         const body = this.decodeBody(req) as KObject;
         if (sub === 'scale') return json(200, this.scaleOf(def, (await this.scaleUpdate(reg, ns, info.name, ctx, () => body)).obj));
+        if (sub === 'finalize') {
+          const fin = body.spec?.finalizers ?? [];
+          if (!Array.isArray(fin)) throw errors.badRequest('spec.finalizers must be a list');
+          const r = await reg.guaranteedUpdate(ns, info.name, ctx, '', (cur) => { cur!.spec = { ...(cur!.spec ?? {}), finalizers: fin }; return cur!; }, { finalize: true });
+          return json(200, r.obj);
+        }
         if (sub !== '' && sub !== 'status') throw errors.methodNotAllowed(`${info.resource}/${sub} does not support update`);
         return warn(await this.respondObject(200, def, await reg.update(ns, info.name, body, ctx, sub), neg, q));
       }
@@ -327,6 +343,7 @@ export class ApiServer {
         if (sub) throw errors.methodNotAllowed(`${info.resource}/${sub} does not support delete`);
         const opts = this.deleteOptions(req, q);
         const r = await reg.delete(ns, info.name, opts, ctx);
+        if (def.resource === 'namespaces' && def.group === '' && !r.deleted && !ctx.dryRun && this.housekeeping) void this.finalizeNamespace(info.name);
         return this.respondObject(r.deleted ? 200 : 202, def, r.obj, neg, q);
       }
       case 'deletecollection': {
@@ -343,25 +360,67 @@ export class ApiServer {
     }
   }
 
+  /**
+   * Housekeeping that Kubernetes leaves to its controller manager, done here
+   * until Keelson's controllers exist (ApiServerOptions.housekeeping): every
+   * namespace gets a "default" service account, and a deleted namespace is
+   * emptied and then finalized.
+   */
+  private get housekeeping(): boolean {
+    return this.opts.housekeeping ?? true;
+  }
+
+  private async ensureDefaultServiceAccount(ns: string): Promise<void> {
+    const reg = this.registry('', 'serviceaccounts')!;
+    try {
+      await reg.create(ns, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } }, this.systemContext());
+    } catch (e) {
+      if (!(e instanceof StatusError && (e.reason === 'AlreadyExists' || e.code === 404 || e.code === 403))) throw e;
+    }
+  }
+
+  /** Deletes everything in a terminating namespace, then removes its "kubernetes" finalizer. */
+  private async finalizeNamespace(name: string): Promise<void> {
+    const ctx = this.systemContext();
+    try {
+      for (const reg of this.registries.values()) {
+        if (!reg.def.namespaced) continue;
+        for (const c of reg.cache.list(name)) {
+          try { await reg.delete(name, c.name, { gracePeriodSeconds: 0 }, ctx); } catch (e) { if (!(e instanceof StatusError && e.code === 404)) throw e; }
+        }
+      }
+      const nsReg = this.registry('', 'namespaces')!;
+      await nsReg.guaranteedUpdate('', name, ctx, '', (cur) => {
+        cur!.spec = { ...(cur!.spec ?? {}), finalizers: (cur!.spec?.finalizers ?? []).filter((f: string) => f !== 'kubernetes') };
+        return cur!;
+      }, { skipUpdateRules: true, finalize: true });
+    } catch {
+      // Retried on the next delete of the namespace; a failure here leaves it Terminating, as Kubernetes would.
+    }
+  }
+
   private subresourceAllowed(def: ResourceDef, sub: string): boolean {
     if (sub === 'status') return !!def.hasStatus;
     if (sub === 'scale') return !!def.scale;
     return (def.extraSubresources ?? []).includes(sub);
   }
 
-  private opContext(user: UserInfo, q: URLSearchParams): OpContext {
+  private opContext(user: UserInfo, q: URLSearchParams, userAgent: string | undefined): OpContext {
     const dryRun = q.getAll('dryRun');
     for (const d of dryRun) if (d !== 'All') throw errors.badRequest(`dryRun: Unsupported value: "${d}": supported values: "All"`);
     const fv = q.get('fieldValidation') ?? 'Warn';
     if (!['Strict', 'Warn', 'Ignore'].includes(fv)) throw errors.badRequest(`fieldValidation: Unsupported value: "${fv}": supported values: "Ignore", "Strict", "Warn"`);
-    const fm = q.get('fieldManager') ?? undefined;
+    // Without fieldManager, the manager is named after the client's user agent, as Kubernetes does.
+    const fm = q.get('fieldManager') ?? (userAgent ? userAgent.split('/')[0]!.slice(0, 128) : undefined);
     if (fm !== undefined && fm.length > 128) throw errors.badRequest('fieldManager: Too long: may not be more than 128 bytes');
     return { user, now: this.clock(), dryRun: dryRun.length > 0, fieldManager: fm, fieldValidation: fv as FieldValidation, warnings: [] };
   }
 
   private decodeBody(req: ApiRequest): unknown {
     const ct = (header(req, 'content-type') ?? 'application/json').split(';')[0]!.trim().toLowerCase();
-    const text = (req.body ?? Buffer.alloc(0)).toString();
+    if (!req.body || req.body.length === 0) throw errors.badRequest('the request body is empty');
+    if (ct === 'application/vnd.kubernetes.protobuf') return decodeProtobuf(req.body);
+    const text = req.body.toString();
     if (text.trim() === '') throw errors.badRequest('the request body is empty');
     if (ct === 'application/json' || ct === '') {
       try { return JSON.parse(text); } catch (e) { throw errors.badRequest(`couldn't get version/kind; json parse error: ${(e as Error).message}`); }
@@ -416,7 +475,7 @@ export class ApiServer {
       reg.checkTypeMeta(patchBody as KObject);
       const applied = patchBody as KObject;
       if (applied.metadata?.name !== undefined && applied.metadata.name !== info.name) throw errors.badRequest(`the name of the object (${applied.metadata.name}) does not match the name on the URL (${info.name})`);
-      const r = await reg.guaranteedUpdate(ns, info.name, { ...ctx, fieldManager: undefined }, sub === 'status' ? 'status' : '', (cur) => {
+      const r = await reg.guaranteedUpdate(ns, info.name, { ...ctx, skipManagedFields: true }, sub === 'status' ? 'status' : '', (cur) => {
         const out = this.patch.applyServerSide(cur, { ...applied, metadata: { ...applied.metadata, name: info.name, ...(def.namespaced ? { namespace: ns } : {}) } }, { manager: ctx.fieldManager!, force, kind: gvk, now: rfc3339(ctx.now), subresource: sub || undefined }).object as KObject;
         return out;
       }, { allowCreate: sub === '' });

@@ -18,6 +18,7 @@ function subresourcesOf(d: ResourceDef): { name: string; kind: string; group?: s
   for (const s of d.extraSubresources ?? []) {
     if (s === 'binding') out.push({ name: 'binding', kind: 'Binding', verbs: ['create'] });
     if (s === 'eviction') out.push({ name: 'eviction', kind: 'Eviction', group: 'policy', version: 'v1', verbs: ['create'] });
+    if (s === 'finalize') out.push({ name: 'finalize', kind: d.kind, verbs: ['update'] });
     if (s === 'token') out.push({ name: 'token', kind: 'TokenRequest', group: 'authentication.k8s.io', version: 'v1', verbs: ['create'] });
   }
   return out;

@@ -230,7 +230,7 @@ export class Registry {
     causes.push(...(this.def.validate?.(obj) ?? []));
     if (causes.length) throw this.invalid(m.name, causes);
     await this.deps.admission.validate('CREATE', this.def, subresource, obj, null, ctx);
-    const out = this.deps.trackManagedFields ? this.deps.trackManagedFields(null, obj, this.def, ctx) : obj;
+    const out = this.deps.trackManagedFields && !ctx.skipManagedFields ? this.deps.trackManagedFields(null, obj, this.def, ctx) : obj;
     if (ctx.dryRun) return out;
     const key = Buffer.from(this.key(namespace, m.name));
     const r = await this.store.txn({
@@ -251,7 +251,7 @@ export class Registry {
   private async commit(namespace: string, cur: { obj: KObject; modRevision: number }, next: KObject, ctx: OpContext): Promise<KObject | null> {
     const name = next.metadata!.name;
     const key = Buffer.from(this.key(namespace, name));
-    const finishing = next.metadata!.deletionTimestamp && !(next.metadata!.finalizers?.length);
+    const finishing = next.metadata!.deletionTimestamp && !(next.metadata!.finalizers?.length) && !this.def.holdsDeletion?.(next);
     if (ctx.dryRun) return next;
     if (finishing) {
       const r = await this.store.txn({
@@ -320,7 +320,7 @@ export class Registry {
     }
     if (causes.length) throw this.invalid(name, causes);
     await this.deps.admission.validate('UPDATE', this.def, subresource, next, cur, ctx);
-    return this.deps.trackManagedFields ? this.deps.trackManagedFields(cur, next, this.def, ctx) : next;
+    return this.deps.trackManagedFields && !ctx.skipManagedFields ? this.deps.trackManagedFields(cur, next, this.def, ctx) : next;
   }
 
   /** PUT: full replacement with optimistic concurrency on metadata.resourceVersion. */
@@ -348,7 +348,7 @@ export class Registry {
    * apply, scale and binding.
    */
   async guaranteedUpdate(namespace: string, name: string, ctx: OpContext, subresource: '' | 'status',
-    mutate: (cur: KObject | null) => Promise<KObject> | KObject, opts: { allowCreate?: boolean; skipUpdateRules?: boolean } = {}): Promise<{ obj: KObject; created: boolean }> {
+    mutate: (cur: KObject | null) => Promise<KObject> | KObject, opts: { allowCreate?: boolean; skipUpdateRules?: boolean; finalize?: boolean } = {}): Promise<{ obj: KObject; created: boolean }> {
     for (let attempt = 0; attempt < updateRetriesMax; attempt++) {
       const cur = await this.read(namespace, name);
       if (!cur) {
@@ -368,7 +368,7 @@ export class Registry {
       if (wantRv !== undefined && wantRv !== '' && wantRv !== String(cur.modRevision)) {
         throw errors.conflict(this.def.group, this.def.resource, name, 'the object has been modified; please apply your changes to the latest version and try again');
       }
-      const prepared = await this.prepareUpdate(namespace, name, cur.obj, next, ctx, subresource, opts.skipUpdateRules);
+      const prepared = opts.finalize ? next : await this.prepareUpdate(namespace, name, cur.obj, next, ctx, subresource, opts.skipUpdateRules);
       const out = await this.commit(namespace, cur, prepared, ctx);
       if (out) return { obj: out, created: false };
     }
@@ -402,7 +402,8 @@ export class Registry {
         if (opts.propagationPolicy === 'Orphan' && !finalizers.includes('orphan')) finalizers.push('orphan');
       }
       const key = Buffer.from(this.key(namespace, name));
-      if (finalizers.length === 0 && (grace === 0 || (m.deletionTimestamp && opts.gracePeriodSeconds === 0))) {
+      const held = this.def.holdsDeletion?.(obj) ?? false;
+      if (finalizers.length === 0 && !held && (grace === 0 || (m.deletionTimestamp && opts.gracePeriodSeconds === 0))) {
         if (ctx.dryRun) return { obj, deleted: true };
         const r = await this.store.txn({
           compare: [{ key, target: 'mod', result: 'equal', number: cur.modRevision }],
@@ -419,6 +420,7 @@ export class Registry {
       next.metadata!.deletionGracePeriodSeconds = grace;
       next.metadata!.finalizers = finalizers.length ? finalizers : undefined;
       if (!finalizers.length) delete next.metadata!.finalizers;
+      this.def.prepareForDelete?.(next);
       if (ctx.dryRun) return { obj: next, deleted: false };
       const r = await this.store.txn({
         compare: [{ key, target: 'mod', result: 'equal', number: cur.modRevision }],

@@ -49,7 +49,7 @@ export const secrets: ResourceDef = {
   namespaced: true, schemaName: 'io.k8s.api.core.v1.Secret',
   fields: { type: (o) => o.type ?? '' },
   defaults(o) {
-    o.type ??= 'Opaque';
+    if (!o.type) o.type = 'Opaque';
     // stringData is write-only: merged into data (base64) and dropped.
     if (o.stringData) {
       o.data ??= {};

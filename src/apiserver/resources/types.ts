@@ -80,6 +80,10 @@ export interface ResourceDef {
   /** Seconds of graceful deletion for this object (pods); null or 0 = delete at once. */
   gracePeriodSeconds?(obj: KObject, requested: number | undefined): number | null;
   table?: TablePrinter;
+  /** True while something other than metadata.finalizers holds a deleted object (a namespace's spec.finalizers). */
+  holdsDeletion?(obj: KObject): boolean;
+  /** Called when an object is marked for deletion (a namespace turns Terminating). */
+  prepareForDelete?(obj: KObject): void;
 }
 
 export function fieldCause(field: string, message: string, reason = 'FieldValueInvalid'): StatusCause {

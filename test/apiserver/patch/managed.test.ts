@@ -179,4 +179,21 @@ test('an object without metadata is returned unchanged apart from being copied',
   assert.equal(out, { kind: 'Weird', metadata: 'nope' });
 });
 
+test('passing an apply result through updateManagedFields leaves the applier owning what it applied', () => {
+  const cfg = (replicas: number) => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd' }, spec: { replicas, template: { spec: { containers: [{ name: 'x', image: 'y' }] } } } });
+  const applied = applyServerSide(null, cfg(1), { manager: 'deployer', force: false, kind: DEPLOYMENT, now: T0 }).object as any;
+  // A defaulting step adds a field, then the write is tracked as an ordinary update.
+  const defaulted = structuredClone(applied);
+  defaulted.spec.template.spec.containers[0].imagePullPolicy = 'Always';
+  const v1 = frozen(update(null, defaulted, 'writer', T0, DEPLOYMENT));
+  assert.ok('f:replicas' in entry(v1, 'deployer', 'Apply').fieldsV1['f:spec']);
+  assert.equal(entry(v1, 'writer').fieldsV1, { 'f:spec': { 'f:template': { 'f:spec': { 'f:containers': { 'k:{"name":"x"}': { 'f:imagePullPolicy': {} } } } } } });
+  // The next apply by the same manager changes replicas without a conflict, and again through the tracker.
+  const next = applyServerSide(v1, cfg(2), { manager: 'deployer', force: false, kind: DEPLOYMENT, now: T1 }).object as any;
+  const v2 = update(v1, next, 'writer', T1, DEPLOYMENT);
+  assert.is(v2.spec.replicas, 2);
+  assert.ok('f:replicas' in entry(v2, 'deployer', 'Apply').fieldsV1['f:spec']);
+  assert.is(entry(v2, 'writer').time, T0, 'the tracker took nothing this time');
+});
+
 test.run();
