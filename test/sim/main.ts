@@ -5,7 +5,7 @@
 // runs seeds from..from+N-1. Without --members a seed's cluster size follows
 // from the seed (even: 3, odd: 5), as in the CI slice. Exit code 0 when every
 // seed passed, 1 when one failed, 2 on bad usage.
-import { membersForSeed, runSeed, type SimResult } from './sim.ts';
+import { membersForSeed, runSeed, type SimResult, type SimStats } from './sim.ts';
 
 const usage = `usage: npm run sim -- [--seed S | --seeds N [--from S]] [--members 3|5] [--steps T] [--bug] [--trace]
   --seed S      run (replay) one seed
@@ -85,9 +85,13 @@ const list = seed !== undefined ? [seed] : Array.from({ length: seeds ?? 1 }, (_
 const started = Date.now();
 let failed = 0;
 let firstFailure: SimResult | undefined;
+const totals: Record<string, number> = {};
+let seedsWithSnapshots = 0;
 for (const s of list) {
   const m = members ?? membersForSeed(s);
   const r = runSeed({ seed: s, members: m, steps, trace, profile, ...(bug ? { testingBug: 'commitPreviousTerm' as const } : {}) });
+  for (const [k, v] of Object.entries(r.stats)) totals[k] = (totals[k] ?? 0) + v;
+  if (r.stats.snapshotsSent > 0) seedsWithSnapshots++;
   if (!r.ok) {
     failed++;
     firstFailure ??= r;
@@ -99,5 +103,9 @@ for (const s of list) {
   }
 }
 const secs = (Date.now() - started) / 1000;
+if (list.length > 1) {
+  const t = totals as unknown as SimStats;
+  console.log(`totals: ${t.ticks} ticks, ${t.elections} elections, ${t.proposalsCommitted} proposals committed, ${t.confChangesApplied} conf changes applied, ${t.snapshotsCreated} snapshots created, ${t.snapshotsSent} sent (in ${seedsWithSnapshots} seeds), ${t.crashes} crashes (${t.leaderKills} leader kills), ${t.partitions} partitions, ${t.messagesSent} messages (${t.messagesDropped} dropped, ${t.messagesDuplicated} duplicated)`);
+}
 console.log(`${list.length - failed}/${list.length} seeds passed in ${secs.toFixed(1)} s`);
 process.exit(failed === 0 ? 0 : 1);

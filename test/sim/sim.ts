@@ -450,6 +450,7 @@ export class Simulation {
     for (const { to, data } of rd.messages) {
       for (const msg of splitMessages(data)) {
         this.stats.messagesSent++;
+        if (rd.role !== 'leader') this.checkDurableBeforeSend(m, msg.type, msg.reject, msg.term, msg.index, to);
         if (msg.type === messageTypes.MsgSnap) this.stats.snapshotsSent++;
         if (this.rnd.chance(this.dropRate)) {
           this.stats.messagesDropped++;
@@ -513,6 +514,22 @@ export class Simulation {
       this.trace(`member ${m.id} leads term ${s.term}`);
     } else if (other !== m.id) {
       throw new InvariantViolation(`election safety: members ${other} and ${m.id} both lead term ${s.term}`);
+    }
+  }
+
+  /**
+   * What a message promises is durable when it leaves: an append ack covers
+   * entries on the synced log, a granted vote is in the synced hard state.
+   */
+  checkDurableBeforeSend(m: SimMember, type: number, reject: boolean, term: number, index: number, to: number): void {
+    if (reject) return;
+    const d = m.synced;
+    if (type === messageTypes.MsgAppResp) {
+      const last = (d.snapshot?.index ?? 0) + d.log.length;
+      if (index > last) throw new InvariantViolation(`durability: member ${m.id} acknowledges index ${index} to ${to} with only ${last} synced`);
+    } else if (type === messageTypes.MsgVoteResp) {
+      const hs = d.hardState;
+      if (!hs || hs.term !== term || hs.vote !== to) throw new InvariantViolation(`durability: member ${m.id} grants its term-${term} vote to ${to} before the vote is synced (synced: term ${hs?.term ?? 0} vote ${hs?.vote ?? 0})`);
     }
   }
 
