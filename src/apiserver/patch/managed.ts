@@ -295,9 +295,10 @@ function isResetRequest(mf: unknown): boolean {
  * create). Returns a copy of `newObj` with metadata.managedFields set.
  *
  * A client may rewrite managedFields itself: a well-formed new value is taken
- * as the starting point, `[{}]` clears them (the documented way to reset
- * ownership), and anything else (absent, empty, unchanged, malformed) keeps the
- * stored ones, so that clients unaware of managedFields cannot lose them.
+ * as the starting point (and its owners keep the changed fields it names),
+ * `[{}]` clears them (the documented way to reset ownership), and anything
+ * else (absent, empty, unchanged, malformed) keeps the stored ones, so that
+ * clients unaware of managedFields cannot lose them.
  */
 export function updateManagedFields(oldObj: object | null, newObj: object, opts: UpdateOptions): object {
   if (opts.operation !== 'Update') throw errors.internal(`updateManagedFields: unexpected operation ${String(opts.operation)}`);
@@ -311,12 +312,22 @@ export function updateManagedFields(oldObj: object | null, newObj: object, opts:
   }
   let managers: Manager[] | undefined;
   if (Array.isArray(newMf) && newMf.length > 0 && !jsonEqual(newMf, oldMf)) managers = decodeManagers(newMf);
+  const written = managers !== undefined;
   managers ??= decodeManagers(oldMf) ?? [];
 
   const schema = schemaOf(opts.kind);
   const apiVersion = apiVersionOf(opts.kind);
   const cmp = compareObjects(trackable(oldObj ?? {}), trackable(out), schema);
-  const changed = cmp.added.union(cmp.modified);
+  let changed = cmp.added.union(cmp.modified);
+  if (written) {
+    // managedFields written with the object declare who owns what, and that
+    // declaration stands for the fields it names: the writer gets only the
+    // changed fields nobody is declared to own. (This is also what makes the
+    // result of applyServerSide safe to pass through here again.)
+    const declared = new FieldSet();
+    for (const m of managers) declared.addAll(m.set);
+    changed = changed.difference(declared);
+  }
   for (const m of managers) m.set = m.set.difference(changed).difference(cmp.removed);
   if (!changed.isEmpty()) {
     const id = identity({ manager: opts.manager, operation: 'Update', apiVersion, subresource: opts.subresource });
