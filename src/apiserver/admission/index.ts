@@ -5,6 +5,8 @@
 import { defaultTolerationSeconds, type DefaultTolerationSecondsOptions } from './default-toleration-seconds.ts';
 import { namespaceLifecycle } from './namespace-lifecycle.ts';
 import { priority } from './priority.ts';
+import { rbacEscalation } from './rbac-escalation.ts';
+import type { RbacAuthorizer } from '../auth/rbac.ts';
 import { serviceAccount, type ServiceAccountPluginOptions } from './service-account.ts';
 import type { AdmissionAttributes, AdmissionContext, AdmissionPlugin } from './types.ts';
 
@@ -18,9 +20,12 @@ export {
 export type { ServiceAccountPluginOptions } from './service-account.ts';
 export { defaultTolerationSeconds, defaultTolerationSecondsValue, taintNodeNotReady, taintNodeUnreachable } from './default-toleration-seconds.ts';
 export type { DefaultTolerationSecondsOptions } from './default-toleration-seconds.ts';
+export { rbacEscalation } from './rbac-escalation.ts';
 export { defaultPriorityClass, priority, systemClusterCritical, systemNodeCritical, systemPriorityClasses } from './priority.ts';
 
 export interface AdmissionOptions {
+  /** With it, RBACEscalation runs after the others (it needs the server's RBAC view). */
+  rbac?: RbacAuthorizer;
   serviceAccount?: ServiceAccountPluginOptions;
   defaultTolerationSeconds?: DefaultTolerationSecondsOptions;
 }
@@ -36,7 +41,9 @@ const factories: Record<string, (o: AdmissionOptions) => AdmissionPlugin> = {
 export const admissionPluginNames = Object.keys(factories);
 
 export function defaultAdmissionPlugins(opts: AdmissionOptions = {}): AdmissionPlugin[] {
-  return admissionPluginNames.map((n) => factories[n]!(opts));
+  const plugins = admissionPluginNames.map((n) => factories[n]!(opts));
+  if (opts.rbac) plugins.push(rbacEscalation(opts.rbac));
+  return plugins;
 }
 
 /**

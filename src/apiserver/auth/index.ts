@@ -15,6 +15,7 @@ export {
 } from './rbac.ts';
 export type { RbacSource, SubjectRules } from './rbac.ts';
 export { bootstrapRbac } from './bootstrap.ts';
+export { compactRules, escalationMessage, uncoveredRules } from './escalation.ts';
 export type { BootstrapRbac } from './bootstrap.ts';
 export { CertificateAuthenticator, defaultServingHosts, ensurePki, issueClientCertificate, tlsServerOptions } from './pki.ts';
 export type { PeerCertificate, Pki, PkiOptions } from './pki.ts';
