@@ -325,6 +325,11 @@ export class EmbeddedStore implements ClusterStore {
       throw new Error(`keelson: member id ${memberId} is not in initialCluster`);
     }
     const existing = this.opts.initialClusterState === 'existing';
+    // memberAdd picks a fresh random id (an id must never be reused after a
+    // removal), so a joining member cannot derive its ids: it is told them.
+    if (existing && (this.opts.memberId === undefined || this.opts.clusterId === undefined)) {
+      throw new Error("keelson: initialClusterState 'existing' needs memberId and clusterId (from the memberAdd response)");
+    }
     const clusterId = this.opts.clusterId ?? clusterIdOf(ids, token);
     const identity: MemberFile = {
       memberId,

@@ -108,6 +108,7 @@ export class EmbeddedCluster {
       dataDir: path.join(dir, name),
       name,
       memberId: id,
+      clusterId: this.running()[0]?.clusterId,
       initialCluster: [...this.initial, { id, name, peerUrls }],
       initialClusterState: 'existing',
       transport: this.network.transport(id),
