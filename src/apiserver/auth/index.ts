@@ -20,4 +20,5 @@ export type { BootstrapRbac } from './bootstrap.ts';
 export { CertificateAuthenticator, defaultServingHosts, ensurePki, issueClientCertificate, tlsServerOptions } from './pki.ts';
 export type { PeerCertificate, Pki, PkiOptions } from './pki.ts';
 export { kubeconfigText, writeKubeconfig } from './kubeconfig.ts';
+export { hasImpersonation, impersonate } from './impersonation.ts';
 export type { KubeconfigOptions } from './kubeconfig.ts';
