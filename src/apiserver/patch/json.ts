@@ -108,6 +108,11 @@ function cannotApply(message: string): StatusError {
 /** RFC 6902 JSON patch. Never mutates `obj`; a failed operation leaves nothing applied. */
 export function applyJsonPatch(obj: object, patchBody: unknown): object {
   const ops = decodeJsonPatch(patchBody);
+  ops.forEach((op, i) => {
+    if (op.op === 'move' && op.path.startsWith(`${op.from}/`)) {
+      throw cannotApply(`the JSON patch operation ${i} (move ${op.path}) does not apply: a value cannot be moved into one of its own children`);
+    }
+  });
   let result: unknown;
   try {
     result = fastJsonPatch.applyPatch(cloneJson(obj), ops, true, true, true).newDocument;
@@ -117,7 +122,9 @@ export function applyJsonPatch(obj: object, patchBody: unknown): object {
       throw cannotApply(`the JSON patch test operation ${err.index ?? ''} failed: the value at "${err.operation?.path}" differs`.replace('  ', ' '));
     }
     const op = err.operation ? ` (${err.operation.op} ${err.operation.path})` : '';
-    throw cannotApply(`the JSON patch operation ${err.index ?? ''}${op} does not apply: ${err.message ?? String(e)}`.replace('  ', ' '));
+    // The library appends a dump of the whole document to its message; only the first line is for the client.
+    const why = (err.message ?? String(e)).split('\n')[0];
+    throw cannotApply(`the JSON patch operation ${err.index ?? ''}${op} does not apply: ${why}`.replace('  ', ' '));
   }
   if (!isObject(result)) throw cannotApply('the JSON patch must leave an object, not replace it with a non-object');
   return result;

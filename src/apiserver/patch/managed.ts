@@ -239,6 +239,7 @@ export function applyServerSide(live: object | null, applied: object, opts: Appl
   try {
     // Nulls are not stored but are owned: applying `field: null` claims the field's removal.
     configSet = fieldSetOf(trackable(config), schema, true);
+    configSet = withoutResetFields(configSet, schema, opts.subresource);
   } catch (e) {
     if (e instanceof ListKeyError) throw errors.invalid(opts.kind.group, opts.kind.kind, name, [e.statusCause]);
     throw e;
@@ -284,6 +285,27 @@ export function applyServerSide(live: object | null, applied: object, opts: Appl
   const unchanged = liveObj !== null && jsonEqual(liveObj, result);
   self.time = unchanged && previous?.time ? previous.time : opts.now;
   return { object: setManagedFields(result, [...others, self]) };
+}
+
+/**
+ * The part of an applied configuration a write through this endpoint can
+ * change: the main resource does not write status of kinds that have a
+ * status subresource, and /status writes only status. The engine resets the
+ * rest of the object; owning it would only make false conflicts later.
+ */
+function withoutResetFields(set: FieldSet, schema: TypeNode, subresource: string | undefined): FieldSet {
+  if (subresource === 'status') {
+    const only = new FieldSet();
+    const st = set.children.get('f:status');
+    if (st) only.children.set('f:status', st);
+    return only;
+  }
+  if (!subresource && schema.fields?.status) {
+    const out = set.clone();
+    out.children.delete('f:status');
+    return out;
+  }
+  return set;
 }
 
 function isResetRequest(mf: unknown): boolean {

@@ -236,4 +236,15 @@ test('apply through a subresource is a separate entry', () => {
   assert.is(out.spec.replicas, 1, 'the main entry is untouched');
 });
 
+test('status is not owned through the main resource, and a /status apply owns only status', () => {
+  const withStatus = { ...deploy({ replicas: 1 }), status: { replicas: 9 } };
+  const main = apply(null, withStatus, 'alpha');
+  assert.equal(entry(main, 'alpha').fieldsV1, { 'f:spec': { 'f:replicas': {} } });
+  const st = applyServerSide(null, { ...withStatus, spec: { replicas: 5 } }, { manager: 'ctl', force: false, kind: DEPLOYMENT, now: T0, subresource: 'status' }).object as any;
+  assert.equal(entry(st, 'ctl').fieldsV1, { 'f:status': { 'f:replicas': {} } });
+  // Kinds without a status subresource own whatever they apply.
+  const cmOut = apply(null, { ...cm({ a: '1' }), status: { x: 1 } }, 'alpha', { kind: CONFIGMAP });
+  assert.ok('f:status' in entry(cmOut, 'alpha').fieldsV1);
+});
+
 test.run();

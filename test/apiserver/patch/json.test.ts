@@ -122,4 +122,11 @@ test('merge patch: the result shares nothing with the patch', () => {
   assert.is(out.metadata.annotations.a, 'x');
 });
 
+test('json patch: a value cannot move into its own child; error messages are one line', () => {
+  const e = throwsStatus(() => applyJsonPatch({ a: { b: 1 } }, [{ op: 'move', from: '/a', path: '/a/c' }]), 422, 'Invalid');
+  assert.match(e.message, /own children/);
+  const e2 = throwsStatus(() => applyJsonPatch({ a: [1] }, [{ op: 'remove', path: '/a/5' }]), 422, 'Invalid');
+  assert.not.match(e2.message, /\n/);
+});
+
 test.run();

@@ -240,4 +240,53 @@ test('a field whose type changes takes the patch value', () => {
   assert.is(out.metadata.annotations, 'oops');
 });
 
+test('a patch shaped like the one kubectl apply sends: ordering directives, deletes inside nested lists, retained volume keys', () => {
+  const live = frozen({
+    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{}' } },
+    spec: {
+      replicas: 2,
+      template: {
+        metadata: { labels: { app: 'web' } },
+        spec: {
+          containers: [
+            { name: 'nginx', image: 'nginx:1.27', env: [{ name: 'A', value: '1' }, { name: 'B', value: '2' }], imagePullPolicy: 'IfNotPresent' },
+            { name: 'side', image: 'busybox' },
+          ],
+          volumes: [{ name: 'data', emptyDir: {} }, { name: 'logs', emptyDir: {} }],
+        },
+      },
+    },
+  });
+  const out = applyStrategicMergePatch(live, {
+    metadata: { annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{"new":true}' } },
+    spec: {
+      replicas: 3,
+      template: {
+        spec: {
+          '$setElementOrder/containers': [{ name: 'nginx' }],
+          '$setElementOrder/volumes': [{ name: 'data' }, { name: 'logs' }],
+          containers: [
+            { '$setElementOrder/env': [{ name: 'B' }], env: [{ $patch: 'delete', name: 'A' }], image: 'nginx:1.28', name: 'nginx' },
+            { $patch: 'delete', name: 'side' },
+          ],
+          volumes: [{ $retainKeys: ['configMap', 'name'], configMap: { name: 'settings' }, name: 'data' }],
+        },
+      },
+    },
+  }, DEPLOYMENT) as any;
+  assert.is(out.spec.replicas, 3);
+  assert.equal(out.spec.template.spec.containers, [{ name: 'nginx', image: 'nginx:1.28', env: [{ name: 'B', value: '2' }], imagePullPolicy: 'IfNotPresent' }]);
+  assert.equal(out.spec.template.spec.volumes, [{ name: 'data', configMap: { name: 'settings' } }, { name: 'logs', emptyDir: {} }]);
+  assert.is(out.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration'], '{"new":true}');
+});
+
+test('an empty patch list leaves a merged list alone; null deletes it', () => {
+  const live = frozen({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', finalizers: ['a'] }, spec: { containers: [{ name: 'c' }] } });
+  const same = applyStrategicMergePatch(live, { metadata: { finalizers: [] }, spec: { containers: [] } }, POD) as any;
+  assert.equal(same.metadata.finalizers, ['a']);
+  assert.equal(same.spec.containers, [{ name: 'c' }]);
+  const gone = applyStrategicMergePatch(live, { metadata: { finalizers: null } }, POD) as any;
+  assert.is(gone.metadata.finalizers, undefined);
+});
+
 test.run();
