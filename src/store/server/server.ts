@@ -38,7 +38,7 @@ import {
   bytes, deleteIn, eventOut, int64, int64Checked, kvOut, NO_SUCH_LEASE, putIn, rangeIn, responseOpOut, serviceOf, txnIn,
   type HeaderOut, type Wire,
 } from './codec.ts';
-import { toGrpcError } from './errors.ts';
+import { EtcdApiError, toGrpcError } from './errors.ts';
 import { snapshotPadding } from './snapshot-file.ts';
 
 export interface EtcdServerOptions {
@@ -51,7 +51,21 @@ export interface EtcdServerOptions {
   requestMessageBytesMax?: number;
   /** How long close() lets calls finish before cutting them. Default 2,000 ms. */
   closeGraceMs?: number;
+  /**
+   * How often streams that require a leader are checked, in ms: a stream
+   * whose client sent `hasleader: true` (clientv3's WithRequireLeader, which
+   * Kubernetes uses for watches) ends with "etcdserver: no leader" once two
+   * checks in a row saw no leader. 0 = no checks. Default 1,000.
+   */
+  leaderCheckMs?: number;
 }
+
+/** True when the client asked to be told as soon as the cluster has no leader. */
+function requiresLeader(call: { metadata: grpc.Metadata }): boolean {
+  return call.metadata.get('hasleader').some((v) => String(v) === 'true');
+}
+
+const noLeader = () => new EtcdApiError(grpc.status.UNAVAILABLE, 'etcdserver: no leader');
 
 type ServiceErrorLike = Error & { code: grpc.status; details: string };
 
@@ -92,6 +106,10 @@ export class EtcdServer {
   private readonly closeGraceMs: number;
   /** Ends each open stream (watch, keep-alive, snapshot) at close. */
   private readonly streams = new Set<() => void>();
+  /** Fails each open stream that requires a leader (see leaderCheckMs). */
+  private readonly leaderStreams = new Set<(e: Error) => void>();
+  private leaderTimer: NodeJS.Timeout | null = null;
+  private leaderlessChecks = 0;
   private closed = false;
 
   constructor(opts: EtcdServerOptions) {
@@ -99,6 +117,8 @@ export class EtcdServer {
     this.streamWatchesMax = opts.streamWatchesMax ?? 10_000;
     this.keepAliveQueueRequestsMax = opts.keepAliveQueueRequestsMax ?? 1000;
     this.closeGraceMs = opts.closeGraceMs ?? 2000;
+    const leaderCheckMs = opts.leaderCheckMs ?? 1000;
+    if (leaderCheckMs > 0) this.leaderTimer = setInterval(() => this.checkLeader(), leaderCheckMs).unref();
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': opts.requestMessageBytesMax ?? limits.requestBytesMax + 512 * 1024,
       'grpc.max_send_message_length': -1,
@@ -176,6 +196,7 @@ export class EtcdServer {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.leaderTimer) clearInterval(this.leaderTimer);
     for (const end of [...this.streams]) end();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -194,10 +215,36 @@ export class EtcdServer {
     return { cluster_id: h.clusterId, member_id: h.memberId, revision: revision ?? h.revision, raft_term: h.raftTerm };
   }
 
+  private checkLeader(): void {
+    if (this.store.leaderId() !== 0) {
+      this.leaderlessChecks = 0;
+      return;
+    }
+    // Two checks in a row, so that a leader change in progress is not an outage.
+    if (++this.leaderlessChecks < 2) return;
+    for (const fail of [...this.leaderStreams]) fail(noLeader());
+  }
+
+  /**
+   * For a stream whose client requires a leader: refuses it at once when
+   * there is none, else registers it to be failed when the leader is lost.
+   * Returns false when refused.
+   */
+  private leaderGuard(call: grpc.ServerDuplexStream<Wire, Wire>, fail: (e: Error) => void): (() => void) | false {
+    if (!requiresLeader(call)) return () => {};
+    if (this.store.leaderId() === 0) {
+      fail(noLeader());
+      return false;
+    }
+    this.leaderStreams.add(fail);
+    return () => this.leaderStreams.delete(fail);
+  }
+
   private unary(fn: (req: Wire) => Promise<Wire>): grpc.handleUnaryCall<Wire, Wire> {
     return (call, cb) => {
       let p: Promise<Wire>;
       try {
+        if (requiresLeader(call) && this.store.leaderId() === 0) throw noLeader();
         p = fn(call.request);
       } catch (e) {
         cb(serviceError(e));
@@ -258,14 +305,27 @@ export class EtcdServer {
       if (ended) return;
       if (!call.write(msg)) await drained(call);
     };
-    const end = () => {
-      if (ended) return;
+    let unguard = () => {};
+    const stop = () => {
       ended = true;
       this.streams.delete(end);
+      unguard();
       for (const w of watches.values()) w.cancel();
       watches.clear();
+    };
+    const end = () => {
+      if (ended) return;
+      stop();
       call.end();
     };
+    const fail = (e: Error) => {
+      if (ended) return;
+      stop();
+      call.emit('error', serviceError(e));
+    };
+    const guard = this.leaderGuard(call, fail);
+    if (guard === false) return;
+    unguard = guard;
     this.streams.add(end);
 
     const pump = async (id: number, w: WatchStream): Promise<void> => {
@@ -382,12 +442,24 @@ export class EtcdServer {
     let ended = false;
     let waiting = 0;
     let chain: Promise<void> = Promise.resolve();
+    let unguard = () => {};
     const end = () => {
       if (ended) return;
       ended = true;
       this.streams.delete(end);
+      unguard();
       call.end();
     };
+    const fail = (e: Error) => {
+      if (ended) return;
+      ended = true;
+      this.streams.delete(end);
+      unguard();
+      call.emit('error', serviceError(e));
+    };
+    const guard = this.leaderGuard(call, fail);
+    if (guard === false) return;
+    unguard = guard;
     this.streams.add(end);
     const answer = async (req: Wire): Promise<void> => {
       if (ended) return;
@@ -400,9 +472,7 @@ export class EtcdServer {
       } catch (e) {
         // etcd answers a keep-alive of a missing lease with TTL 0, not an error.
         if (!(e instanceof KeelsonError && e.code === 'lease not found')) {
-          ended = true;
-          this.streams.delete(end);
-          call.emit('error', serviceError(e));
+          fail(e as Error);
           return;
         }
       }

@@ -283,4 +283,31 @@ s('cluster: add a learner, promote refused (never in sync), update, remove', asy
   assert.is(rm.members.length, 1);
 });
 
+s('clients that require a leader (metadata hasleader) are told "etcdserver: no leader"', async () => {
+  const fx = await startServer({}, { leaderCheckMs: 20 });
+  const c = clients(fx);
+  let leader = fx.store.memberId;
+  fx.store.leaderId = () => leader;
+  try {
+    const md = new grpc.Metadata();
+    md.set('hasleader', 'true');
+    const w = c.watch.Watch(md);
+    const status = new Promise<grpc.StatusObject>((resolve) => w.on('status', resolve));
+    w.on('error', () => {});
+    w.on('data', () => {});
+    w.write({ create_request: { key: b('k') } });
+    await new Promise((r) => setTimeout(r, 100));
+    leader = 0;
+    const st = await status;
+    assert.equal([st.code, st.details], [grpc.status.UNAVAILABLE, 'etcdserver: no leader']);
+    const unary = await new Promise<grpc.ServiceError>((resolve) => c.kv.Range({ key: b('k') }, md, (e: grpc.ServiceError) => resolve(e)));
+    assert.equal([unary.code, unary.details], [grpc.status.UNAVAILABLE, 'etcdserver: no leader']);
+    // Without the metadata the member still serves what it can.
+    assert.ok((await call(c.kv, 'Range', { key: b('k') })).header);
+  } finally {
+    c.close();
+    await fx.stop();
+  }
+});
+
 s.run();
