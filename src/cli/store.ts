@@ -1,12 +1,61 @@
-// `keelson store`: run a store member (etcd flag names) and store client commands.
+// `keelson store`: run a store member with etcd's flag names (`serve`), and
+// the client commands that speak the etcd v3 API to any member (or to etcd).
 import type { Command } from './main.ts';
+import { UsageError } from './main.ts';
+import { clientCommands, globalUsage, runClientCommand } from './store/client-commands.ts';
+import { serveUsage, serve } from './store/serve.ts';
+import { snapshotRestore, snapshotStatus, snapshotUsage } from './store/snapshot.ts';
+
+const usageText = (): string => `Usage: keelson store <command> [options]
+
+Server:
+  serve                 run a store member (etcd flag names; keelson store serve --help)
+
+Client commands (etcd v3 API, work against Keelson members and etcd):
+${Object.entries(clientCommands)
+  .map(([name, c]) => `  ${name.padEnd(12)}${c.usage.split('   ')[0]!.slice(name.length + 1)}`)
+  .join('\n')}
+  snapshot    save FILE | status FILE | restore FILE --data-dir=D --name=N --initial-cluster=...
+
+${globalUsage}
+
+Exit codes: 0 ok, 1 the server refused the request, 2 bad usage, unreachable endpoint or corrupt file.`;
+
+function subUsage(name: string, sub: string | undefined): string | null {
+  if (name === 'serve') return serveUsage;
+  if (name === 'snapshot') return snapshotUsage;
+  const c = clientCommands[name];
+  if (!c) return null;
+  return `Usage: keelson store ${c.usage}\n\n${globalUsage}${sub ? '' : ''}`;
+}
 
 export const storeCommand: Command = {
   name: 'store',
   summary: 'run a store member (etcd flag names) and store client commands',
-  usage: 'Usage: keelson store ...',
-  async run() {
-    console.error('keelson store: not available in this build yet');
-    return 2;
+  // A getter: the subcommand list is built from modules that import main.ts.
+  get usage(): string {
+    return usageText();
+  },
+  handlesSubcommandHelp: true,
+  async run(args: string[]): Promise<number> {
+    const [name, ...rest] = args;
+    if (name === undefined) throw new UsageError('missing command');
+    // main() answers `keelson store --help`; a subcommand's --help lands here.
+    if (rest.includes('--help') || rest.includes('-h')) {
+      const u = subUsage(name, rest[0]);
+      if (!u) throw new UsageError(`unknown command "${name}"`);
+      console.log(u);
+      return 0;
+    }
+    if (name === 'serve') return await serve(rest);
+    if (name === 'snapshot') {
+      const [sub, ...more] = rest;
+      if (sub === 'save') return await runClientCommand('snapshot-save', more);
+      if (sub === 'status') return await snapshotStatus(more);
+      if (sub === 'restore') return await snapshotRestore(more);
+      throw new UsageError('snapshot needs a subcommand: save, status or restore');
+    }
+    if (clientCommands[name]) return await runClientCommand(name, rest);
+    throw new UsageError(`unknown command "${name}"`);
   },
 };

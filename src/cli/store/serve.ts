@@ -1,0 +1,343 @@
+// `keelson store serve`: one store member as its own process, configured with
+// etcd's flag names so an etcd deployment's flags carry over. It opens the
+// peer transport (TCP, optional mutual TLS), starts the replicated member on
+// its data dir, serves the etcd v3 gRPC API on the client URLs, prints one
+// "ready" line, and on SIGINT/SIGTERM stops serving, closes the member (its
+// WAL and keyspace are durable at every acknowledged write) and exits 0.
+import fs from 'node:fs';
+import path from 'node:path';
+import { UsageError } from '../main.ts';
+import { flagBool, flagInt, parseFlags, type FlagSpec, type Parsed } from './args.ts';
+import type { AutoCompactMode } from '../../store/mvcc/autocompact.ts';
+import { TcpTransport } from '../../store/raft/tcp.ts';
+import { EtcdServer } from '../../store/server/server.ts';
+import { clusterIdOf, memberIdOf, type InitialMember } from '../../store/embedded/ids.ts';
+import { EmbeddedStore } from '../../store/embedded.ts';
+import { RemoteStore } from '../../store/client/remote.ts';
+import { isKeelsonError } from '../../store/errors.ts';
+import type { ClusterStore } from '../../store/cluster.ts';
+import { parseHexId } from './args.ts';
+
+export const serveSpec: FlagSpec = {
+  bool: ['peer-client-cert-auth', 'force-new-cluster'],
+  value: [
+    'name', 'data-dir', 'listen-client-urls', 'advertise-client-urls', 'listen-peer-urls', 'initial-advertise-peer-urls',
+    'initial-cluster', 'initial-cluster-state', 'initial-cluster-token', 'heartbeat-interval', 'election-timeout',
+    'auto-compaction-mode', 'auto-compaction-retention', 'quota-backend-bytes', 'peer-cert-file', 'peer-key-file',
+    'peer-trusted-ca-file', 'member-id', 'cluster-id',
+  ],
+};
+
+export const serveUsage = `Usage: keelson store serve [flags]
+
+Runs one member of a Keelson store cluster and serves the etcd v3 API.
+
+  --name=default                          this member's name in --initial-cluster
+  --data-dir=<name>.keelson               where the WAL and keyspace live
+  --listen-client-urls=http://localhost:2379
+  --advertise-client-urls=<listen-client-urls>
+  --listen-peer-urls=http://localhost:2380
+  --initial-advertise-peer-urls=<listen-peer-urls>
+  --initial-cluster=<name>=<peer url>[,...]  every initial member, NAME=URL
+  --initial-cluster-state=new|existing    new: bootstrap; existing: join a running cluster
+                                          (after \`keelson store member add\`)
+  --member-id=HEX, --cluster-id=HEX        with --initial-cluster-state=existing: the ids
+                                          \`member add\` printed (a joining member is told them)
+  --initial-cluster-token=keelson-cluster  keeps clusters with the same members apart
+  --heartbeat-interval=100                milliseconds between leader heartbeats
+  --election-timeout=1000                 milliseconds; a multiple of the heartbeat interval
+  --auto-compaction-mode=periodic|revision
+  --auto-compaction-retention=0           periodic: hours (or 30m, 1h); revision: revisions kept; 0 = off
+  --quota-backend-bytes=2147483648        keyspace size past which writes fail with NOSPACE
+  --peer-cert-file, --peer-key-file, --peer-trusted-ca-file
+                                          mutual TLS between members (PEM); peer URLs use https://`;
+
+export interface ServeConfig {
+  name: string;
+  dataDir: string;
+  listenClientUrls: URL[];
+  advertiseClientUrls: string[];
+  listenPeerUrls: string[];
+  advertisePeerUrls: string[];
+  initialCluster: InitialMember[];
+  initialClusterState: 'new' | 'existing';
+  clusterToken: string;
+  tickMs: number;
+  electionTicks: number;
+  autoCompact: AutoCompactMode | undefined;
+  quotaBackendBytes: number;
+  peerTls: { certFile: string; keyFile: string; caFile: string } | undefined;
+  memberId: number | undefined;
+  clusterId: number | undefined;
+}
+
+function urlList(p: Parsed, flag: string, dflt: string): string[] {
+  const raw = p.flags.get(flag) ?? dflt;
+  const out = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (out.length === 0) throw new UsageError(`--${flag} is empty`);
+  for (const u of out) {
+    let url: URL;
+    try {
+      url = new URL(u);
+    } catch {
+      throw new UsageError(`--${flag}: "${u}" is not a URL (e.g. http://127.0.0.1:2379)`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--${flag}: "${u}" must use http:// or https://`);
+    if (url.port === '') throw new UsageError(`--${flag}: "${u}" needs a port`);
+  }
+  return out;
+}
+
+/** --initial-cluster: name=url[,name=url]; one name may appear with several URLs. */
+export function parseInitialCluster(raw: string): InitialMember[] {
+  const byName = new Map<string, string[]>();
+  for (const part of raw.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--initial-cluster: "${part}" is not NAME=URL`);
+    const name = part.slice(0, eq);
+    const url = part.slice(eq + 1);
+    try {
+      new URL(url);
+    } catch {
+      throw new UsageError(`--initial-cluster: "${url}" is not a URL`);
+    }
+    byName.set(name, [...(byName.get(name) ?? []), url]);
+  }
+  if (byName.size === 0) throw new UsageError('--initial-cluster is empty');
+  return [...byName].map(([name, peerUrls]) => ({ name, peerUrls }));
+}
+
+function retentionMs(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v);
+  if (!m) throw new UsageError(`--auto-compaction-retention: "${v}" is not a number of hours or a duration like 30m`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 'h';
+  return n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000);
+}
+
+export function parseServeArgs(args: string[]): ServeConfig {
+  const p = parseFlags(args, serveSpec);
+  if (p.positional.length > 0) throw new UsageError(`unexpected argument "${p.positional[0]}"`);
+  const name = p.flags.get('name') ?? 'default';
+  const listenClient = urlList(p, 'listen-client-urls', 'http://localhost:2379');
+  const listenPeer = urlList(p, 'listen-peer-urls', 'http://localhost:2380');
+  const advertisePeer = urlList(p, 'initial-advertise-peer-urls', listenPeer.join(','));
+  const advertiseClient = urlList(p, 'advertise-client-urls', listenClient.join(','));
+  const initialCluster = parseInitialCluster(p.flags.get('initial-cluster') ?? `${name}=${advertisePeer.join(`,${name}=`)}`);
+  const me = initialCluster.find((m) => m.name === name);
+  if (!me) throw new UsageError(`--initial-cluster has no member named "${name}" (--name)`);
+  const mine = new Set(advertisePeer);
+  if (!me.peerUrls.every((u) => mine.has(u)) || me.peerUrls.length !== advertisePeer.length) {
+    throw new UsageError(`--initial-cluster lists ${name} at ${me.peerUrls.join(',')} but --initial-advertise-peer-urls is ${advertisePeer.join(',')}`);
+  }
+  const state = p.flags.get('initial-cluster-state') ?? 'new';
+  if (state !== 'new' && state !== 'existing') throw new UsageError(`--initial-cluster-state must be new or existing, got "${state}"`);
+  const heartbeatMs = flagInt(p, 'heartbeat-interval', 100, 1);
+  const electionMs = flagInt(p, 'election-timeout', 1000, 1);
+  if (electionMs < 5 * heartbeatMs) throw new UsageError(`--election-timeout (${electionMs}) must be at least 5 times --heartbeat-interval (${heartbeatMs})`);
+  if (electionMs > 50_000) throw new UsageError('--election-timeout must be at most 50000 ms');
+  const mode = p.flags.get('auto-compaction-mode') ?? 'periodic';
+  if (mode !== 'periodic' && mode !== 'revision') throw new UsageError(`--auto-compaction-mode must be periodic or revision, got "${mode}"`);
+  const retention = p.flags.get('auto-compaction-retention') ?? '0';
+  let autoCompact: AutoCompactMode | undefined;
+  if (mode === 'revision') {
+    if (!/^\d+$/.test(retention)) throw new UsageError(`--auto-compaction-retention must be a number of revisions in revision mode, got "${retention}"`);
+    if (Number(retention) > 0) autoCompact = { mode: 'revision', retain: Number(retention) };
+  } else {
+    const ms = retentionMs(retention);
+    if (ms > 0) autoCompact = { mode: 'periodic', retainMs: ms };
+  }
+  const quota = flagInt(p, 'quota-backend-bytes', 2 * 1024 * 1024 * 1024, 0);
+  const tlsFlags = ['peer-cert-file', 'peer-key-file', 'peer-trusted-ca-file'].filter((f) => p.flags.has(f));
+  if (tlsFlags.length !== 0 && tlsFlags.length !== 3) throw new UsageError('peer TLS needs all of --peer-cert-file, --peer-key-file and --peer-trusted-ca-file');
+  const peerTls = tlsFlags.length === 3 ? { certFile: p.flags.get('peer-cert-file')!, keyFile: p.flags.get('peer-key-file')!, caFile: p.flags.get('peer-trusted-ca-file')! } : undefined;
+  for (const f of peerTls ? Object.values(peerTls) : []) if (!fs.existsSync(f)) throw new UsageError(`peer TLS file ${f} does not exist`);
+  const allPeer = [...listenPeer, ...advertisePeer, ...initialCluster.flatMap((m) => m.peerUrls)];
+  for (const u of allPeer) {
+    if ((new URL(u).protocol === 'https:') !== (peerTls !== undefined)) throw new UsageError(`peer URL ${u}: use https:// exactly when peer TLS is configured`);
+  }
+  const idFlag = (f: string): number | undefined => {
+    if (!p.flags.has(f)) return undefined;
+    const v = parseHexId(p.flags.get(f), `--${f}`);
+    if (v === 0n || v > BigInt(Number.MAX_SAFE_INTEGER)) throw new UsageError(`--${f} must be a non-zero id below 2^53`);
+    return Number(v);
+  };
+  const memberId = idFlag('member-id');
+  const clusterId = idFlag('cluster-id');
+  if (state === 'existing' && (memberId === undefined || clusterId === undefined) && !fs.existsSync(path.join(p.flags.get('data-dir') ?? `${name}.keelson`, 'member.json'))) {
+    throw new UsageError('joining an existing cluster needs --member-id and --cluster-id (printed by `keelson store member add`)');
+  }
+  if (flagBool(p, 'force-new-cluster')) throw new UsageError('--force-new-cluster is not supported; restore a snapshot into a new cluster instead');
+  return {
+    name,
+    dataDir: p.flags.get('data-dir') ?? `${name}.keelson`,
+    listenClientUrls: listenClient.map((u) => new URL(u)),
+    advertiseClientUrls: advertiseClient,
+    listenPeerUrls: listenPeer,
+    advertisePeerUrls: advertisePeer,
+    initialCluster,
+    initialClusterState: state,
+    clusterToken: p.flags.get('initial-cluster-token') ?? 'keelson-cluster',
+    tickMs: heartbeatMs,
+    electionTicks: Math.round(electionMs / heartbeatMs),
+    autoCompact,
+    quotaBackendBytes: quota,
+    peerTls,
+    memberId,
+    clusterId,
+  };
+}
+
+/**
+ * The store the gRPC server serves: the member itself, except that lease
+ * keep-alives and time-to-live questions, which only the leader's lessor can
+ * answer, are forwarded to the leader's client URL when this member is a
+ * follower (an in-process cluster shares stores; separate processes talk
+ * over the client API). One client per leader, replaced when leadership moves.
+ */
+function withLeaseForwarding(store: EmbeddedStore): { store: ClusterStore; close(): Promise<void> } {
+  let remote: { leader: number; store: RemoteStore } | null = null;
+  const leaderRemote = async (): Promise<RemoteStore | null> => {
+    const lead = store.leaderId();
+    if (lead === 0 || lead === store.memberId) return null;
+    if (remote?.leader === lead) return remote.store;
+    const members = await store.members();
+    const urls = members.members.find((m) => m.id === lead)?.clientUrls ?? [];
+    if (urls.length === 0) return null;
+    const old = remote;
+    remote = { leader: lead, store: new RemoteStore({ endpoints: urls, requestTimeoutMs: 5000 }) };
+    if (old) void old.store.close().catch(() => {});
+    return remote.store;
+  };
+  const forward = <A extends unknown[], R>(local: (...a: A) => Promise<R>, viaLeader: (r: RemoteStore, ...a: A) => Promise<R>) =>
+    async (...a: A): Promise<R> => {
+      try {
+        if (store.leaderId() === store.memberId) return await local(...a);
+        const r = await leaderRemote();
+        return r ? await viaLeader(r, ...a) : await local(...a);
+      } catch (e) {
+        if (!isKeelsonError(e, 'not leader')) throw e;
+        const r = await leaderRemote();
+        if (!r) throw e;
+        return await viaLeader(r, ...a);
+      }
+    };
+  const keepAlive = forward((id: number) => store.leaseKeepAlive(id), (r, id) => r.leaseKeepAlive(id));
+  const timeToLive = forward((id: number, o?: { keys?: boolean }) => store.leaseTimeToLive(id, o), (r, id, o) => r.leaseTimeToLive(id, o));
+  const proxy = new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === 'leaseKeepAlive') return keepAlive;
+      if (prop === 'leaseTimeToLive') return timeToLive;
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  }) as ClusterStore;
+  return {
+    store: proxy,
+    async close() {
+      if (remote) await remote.store.close().catch(() => {});
+      remote = null;
+    },
+  };
+}
+
+export async function serve(args: string[]): Promise<number> {
+  const cfg = parseServeArgs(args);
+  // The transport must know the ids before the member opens: take them from
+  // the data dir of a member that ran before, else from the flags.
+  const memberFile = path.join(cfg.dataDir, 'member.json');
+  let memberId: number;
+  let clusterId: number;
+  if (fs.existsSync(memberFile)) {
+    const m = JSON.parse(fs.readFileSync(memberFile, 'utf8')) as { memberId: number; clusterId: number };
+    memberId = m.memberId;
+    clusterId = m.clusterId;
+  } else {
+    const ids = cfg.initialCluster.map((m) => memberIdOf(m, cfg.clusterToken));
+    memberId = cfg.memberId ?? memberIdOf(cfg.initialCluster.find((m) => m.name === cfg.name)!, cfg.clusterToken);
+    clusterId = cfg.clusterId ?? clusterIdOf(ids, cfg.clusterToken);
+  }
+  const transport = new TcpTransport({
+    clusterId,
+    memberId,
+    listenUrls: cfg.listenPeerUrls,
+    tls: cfg.peerTls,
+    log: (line) => process.stderr.write(`keelson store: ${line}\n`),
+  });
+  try {
+    await transport.listen();
+  } catch (e) {
+    process.stderr.write(`keelson store serve: cannot listen for peers on ${cfg.listenPeerUrls.join(',')}: ${(e as Error).message}\n`);
+    return 2;
+  }
+  let store: EmbeddedStore;
+  try {
+    store = new EmbeddedStore({
+      dataDir: cfg.dataDir,
+      name: cfg.name,
+      memberId,
+      clusterId,
+      clusterToken: cfg.clusterToken,
+      // Client URLs go in clientUrls only: every member then publishes its own
+      // through the log, so all members agree on them.
+      initialCluster: cfg.initialCluster,
+      initialClusterState: cfg.initialClusterState,
+      clientUrls: cfg.advertiseClientUrls,
+      tickMs: cfg.tickMs,
+      electionTicks: cfg.electionTicks,
+      autoCompact: cfg.autoCompact,
+      quotaBackendBytes: cfg.quotaBackendBytes,
+      hashCheckMs: 0,
+      transport,
+      onFatal: (err) => {
+        process.stderr.write(`keelson store: fatal: ${err.message}\n`);
+        process.exit(1);
+      },
+    });
+  } catch (e) {
+    await transport.close();
+    process.stderr.write(`keelson store serve: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const served = withLeaseForwarding(store);
+  const server = new EtcdServer({ store: served.store });
+  const bound: string[] = [];
+  try {
+    for (const u of cfg.listenClientUrls) {
+      const host = u.hostname.replace(/^\[|\]$/g, '');
+      const port = await server.listen(host, Number(u.port));
+      bound.push(`${u.protocol}//${u.hostname}:${port}`);
+    }
+  } catch (e) {
+    process.stderr.write(`keelson store serve: cannot listen for clients on ${cfg.listenClientUrls.map(String).join(',')}: ${(e as Error).message}\n`);
+    await server.close();
+    await store.close();
+    await transport.close();
+    return 2;
+  }
+  process.stdout.write(
+    `keelson store: member ${memberId.toString(16)} (${cfg.name}) of cluster ${clusterId.toString(16)} ready; clients on ${bound.join(',')}, peers on ${transport.addresses().join(',')}, data in ${cfg.dataDir}\n`,
+  );
+  return await new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (sig: string): void => {
+      if (stopping) return;
+      stopping = true;
+      process.stderr.write(`keelson store: ${sig}, stopping\n`);
+      void (async () => {
+        try {
+          await server.close();
+          await served.close();
+          await store.close();
+          await transport.close();
+          resolve(0);
+        } catch (e) {
+          process.stderr.write(`keelson store: error while stopping: ${(e as Error).message}\n`);
+          resolve(1);
+        }
+      })();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+}
