@@ -36,8 +36,15 @@ export interface KvOp {
   /** Infinity when outcome is unknown. */
   returnMs: number;
   outcome: Outcome;
-  /** get (ok): the value read (null = absent) and its mod revision (0 = absent). */
+  /**
+   * The value the op saw, null = absent. get: the value read. cas that failed
+   * its compare: the value it found (the workload reads it in the failure
+   * branch). delete: the previous value (prev_kv). Optional for cas and
+   * delete; when every state-dependent op carries it, the linearizability
+   * checker can drop unknown writes nobody observed.
+   */
   readValue?: string | null;
+  /** get (ok): the mod revision of what was read (0 = absent). */
   readModRevision?: number;
   /** cas (ok): whether the comparison held and the write happened. */
   succeeded?: boolean;

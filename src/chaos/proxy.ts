@@ -178,7 +178,7 @@ export class FaultProxy {
       const to = this.opts.member;
       const conn = { client, upstream, pipes: [] as Pipe[] };
       const kill = (why: string) => {
-        if (!client.destroyed || !upstream.destroyed) this.opts.onEvent?.(`proxy ${from ?? '?'}->${to}: connection reset (${why})`);
+        if (why === 'loss' && (!client.destroyed || !upstream.destroyed)) this.opts.onEvent?.(`proxy ${from ?? '?'}->${to}: connection reset (${why})`);
         for (const p of conn.pipes) p.stop();
         client.destroy();
         upstream.destroy();

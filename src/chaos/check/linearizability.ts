@@ -48,8 +48,9 @@ function step(s: State, op: KvOp): State[] {
     case 'put':
       return [op.value!];
     case 'delete':
-      if (known && op.deleted !== undefined && s !== ANY) {
-        if ((op.deleted > 0) !== (s !== null)) return [];
+      if (known && s !== ANY) {
+        if (op.deleted !== undefined && (op.deleted > 0) !== (s !== null)) return [];
+        if (op.readValue !== undefined && op.readValue !== s) return [];
       }
       return [null];
     case 'get': {
@@ -60,9 +61,11 @@ function step(s: State, op: KvOp): State[] {
     case 'cas': {
       const expect = op.expect ?? null;
       if (known) {
-        if (s === ANY) return op.succeeded ? [op.value!] : [ANY];
+        const seen = op.succeeded ? undefined : op.readValue;
+        if (s === ANY) return op.succeeded ? [op.value!] : [seen !== undefined && seen !== expect ? seen : ANY];
         const holds = s === expect;
         if (holds !== op.succeeded) return [];
+        if (seen !== undefined && seen !== s) return [];
         return holds ? [op.value!] : [s];
       }
       if (s === ANY) return [op.value!, ANY];
@@ -105,13 +108,34 @@ function stateKey(s: State): string {
   return s === ANY ? '*' : s === null ? '-' : `=${s}`;
 }
 
-/** Prepares a key's ops for the search: drops what constrains nothing. */
+/**
+ * Prepares a key's ops for the search: drops what constrains nothing.
+ *
+ * Unknown writes nobody observed. When every known op that depends on the
+ * state reports the value it saw (reads, and CAS failures and deletes with
+ * readValue), an unknown write whose value no op ever saw can be dropped: in
+ * any order that uses its effect, the next op acting on the key either
+ * overwrites it (a put, or a CAS that succeeds only on a value someone saw),
+ * or is itself unknown and may be deferred, or would have seen the value. So
+ * dropping it keeps every linearizable history linearizable, and it removes
+ * the doubling of the search space per pending unknown write.
+ */
 export function relevantOps(ops: KvOp[]): KvOp[] {
-  return ops.filter((op) => {
+  const kept = ops.filter((op) => {
     if (op.outcome === 'failed') return false;
     if (op.kind === 'get' && (op.outcome !== 'ok' || op.serializable)) return false;
     return true;
   });
+  const revealing = kept.every((op) => op.outcome !== 'ok' || op.kind === 'put' || op.kind === 'get' ||
+    (op.kind === 'cas' && (op.succeeded || op.readValue !== undefined)) || (op.kind === 'delete' && op.readValue !== undefined));
+  if (!revealing) return kept;
+  const observed = new Set<string>();
+  for (const op of kept) {
+    if (op.outcome !== 'ok') continue;
+    if (op.readValue !== undefined && op.readValue !== null) observed.add(op.readValue);
+    if (op.kind === 'cas' && op.expect !== undefined && op.expect !== null) observed.add(op.expect);
+  }
+  return kept.filter((op) => op.outcome !== 'unknown' || op.kind === 'delete' || observed.has(op.value!));
 }
 
 /** The WGL search over one key's ops (already filtered by relevantOps). */

@@ -24,7 +24,7 @@
 // too (a member answers from one revision of its own), so it catches a member
 // that serves a state no revision ever had.
 import type { CheckResult, History, KvOp, Violation, WatchEventRec, WatchSessionRec } from '../history.ts';
-import { describeOp, inRange } from '../history.ts';
+import { describeOp, inRange, prefixEndString } from '../history.ts';
 
 export interface RefEvent {
   type: 'put' | 'delete';
@@ -42,6 +42,19 @@ export interface Reference {
   byKey: Map<string, RefEvent[]>;
   maxRevision: number;
   minRevision: number;
+  /**
+   * Merged [from, to] revision intervals some watch over the whole workload
+   * prefix delivered: inside them the reference holds every event of the
+   * prefix (if that watch had a gap, the watch checker reports it).
+   */
+  covered: [number, number][];
+}
+
+/** Whether every revision in [from, to] is covered. */
+export function isCovered(ref: Reference, from: number, to: number): boolean {
+  if (from > to) return true;
+  for (const [a, b] of ref.covered) if (a <= from && to <= b) return true;
+  return false;
 }
 
 function describeEvent(e: WatchEventRec): string {
@@ -90,7 +103,23 @@ export function buildReference(h: History, violations: Violation[]): Reference {
     }
   }
   for (const l of byKey.values()) l.sort((a, b) => a.revision - b.revision);
-  return { byRevision, byKey, maxRevision, minRevision: minRevision === Infinity ? 0 : minRevision };
+  const end = prefixEndString(h.prefix);
+  const spans: [number, number][] = [];
+  for (const s of h.watches) {
+    const whole = s.key <= h.prefix && (s.rangeEnd === '\0' || (s.rangeEnd !== '' && s.rangeEnd >= end));
+    if (!whole) continue;
+    let last = 0;
+    for (const r of s.responses) for (const e of r.events) last = Math.max(last, e.modRevision);
+    if (last >= s.startRevision) spans.push([s.startRevision, last]);
+  }
+  spans.sort((a, b) => a[0] - b[0]);
+  const covered: [number, number][] = [];
+  for (const sp of spans) {
+    const top = covered[covered.length - 1];
+    if (top && sp[0] <= top[1] + 1) top[1] = Math.max(top[1], sp[1]);
+    else covered.push([sp[0], sp[1]]);
+  }
+  return { byRevision, byKey, maxRevision, minRevision: minRevision === Infinity ? 0 : minRevision, covered };
 }
 
 /** The key's last reference event at or before rev (binary search). */
@@ -127,14 +156,20 @@ function checkSession(s: WatchSessionRec, ref: Reference, dense: boolean, from: 
       delivered++;
       if (s.prevKv && e.prevKv !== undefined) {
         const prev = lastAtOrBefore(ref, e.key, e.modRevision - 1);
-        if (e.prevKv === null) {
-          if (prev?.type === 'put') bad(`event ${describeEvent(e)} without prev_kv, but ${e.key} was ${prev.value} @${prev.revision}`);
-        } else if (prev?.type === 'put') {
-          if (prev.revision !== e.prevKv.modRevision || prev.value !== e.prevKv.value) {
-            bad(`event ${describeEvent(e)} has prev_kv ${e.prevKv.value} @${e.prevKv.modRevision}, but the previous version is ${prev.value} @${prev.revision}`);
+        // The record between prev and this event must be complete (this session saw it, or a prefix-wide watch
+        // covered it), else an unseen write may sit in between and there is nothing to compare against.
+        const since = prev ? prev.revision + 1 : dense ? ref.minRevision : undefined;
+        const complete = since !== undefined && (s.startRevision <= since || isCovered(ref, since, e.modRevision - 1));
+        if (complete) {
+          if (e.prevKv === null) {
+            if (prev?.type === 'put') bad(`event ${describeEvent(e)} without prev_kv, but ${e.key} was ${prev.value} @${prev.revision}`);
+          } else if (prev?.type === 'put') {
+            if (prev.revision !== e.prevKv.modRevision || prev.value !== e.prevKv.value) {
+              bad(`event ${describeEvent(e)} has prev_kv ${e.prevKv.value} @${e.prevKv.modRevision}, but the previous version is ${prev.value} @${prev.revision}`);
+            }
+          } else {
+            bad(`event ${describeEvent(e)} has prev_kv ${e.prevKv.value} @${e.prevKv.modRevision}, but the key did not exist before`);
           }
-        } else if (prev?.type === 'delete' || dense) {
-          bad(`event ${describeEvent(e)} has prev_kv ${e.prevKv.value} @${e.prevKv.modRevision}, but the key did not exist before`);
         }
       }
     }
@@ -200,15 +235,17 @@ export function checkReads(h: History): CheckResult {
     checked++;
     const last = lastAtOrBefore(ref, op.key, R);
     if (op.readValue === null || op.readValue === undefined) {
-      if (last && last.type === 'put') bad(op, `read the key absent at revision ${R}, but it was ${last.value} @${last.revision}`);
+      if (last && last.type === 'put' && isCovered(ref, last.revision + 1, R)) {
+        bad(op, `read the key absent at revision ${R}, but it was ${last.value} @${last.revision}`);
+      }
       continue;
     }
     const m = op.readModRevision ?? 0;
     const at = ref.byRevision.get(m)?.get(op.key);
     if (at && (at.type !== 'put' || at.value !== op.readValue)) {
       bad(op, `read ${op.readValue} @${m}, but revision ${m} was ${at.type}${at.type === 'put' ? `=${at.value}` : ''} on the key`);
-    } else if (!at && dense && m >= ref.minRevision) {
-      bad(op, `read ${op.readValue} @${m}, a version no other client saw written`);
+    } else if (!at && isCovered(ref, m, m)) {
+      bad(op, `read ${op.readValue} @${m}, a version no watch saw written`);
     }
     if (last && last.revision > m) bad(op, `read ${op.readValue} @${m} at revision ${R}, but the key changed at ${last.revision} (${last.type}${last.type === 'put' ? `=${last.value}` : ''}): stale`);
   }
