@@ -21,4 +21,6 @@ export { CertificateAuthenticator, defaultServingHosts, ensurePki, issueClientCe
 export type { PeerCertificate, Pki, PkiOptions } from './pki.ts';
 export { kubeconfigText, writeKubeconfig } from './kubeconfig.ts';
 export { hasImpersonation, impersonate } from './impersonation.ts';
+export { createSecurity } from './security.ts';
+export type { Security, SecurityOptions } from './security.ts';
 export type { KubeconfigOptions } from './kubeconfig.ts';

@@ -14,7 +14,7 @@ import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import type { ClusterRoleBinding, RoleBinding } from 'kubernetes-types/rbac/v1.js';
 import {
-  bootstrapRbac, CertificateAuthenticator, ensurePki, forbiddenError, RbacAuthorizer, ServiceAccountTokens, tlsServerOptions, TokenFileAuthenticator,
+  bootstrapRbac, CertificateAuthenticator, createSecurity, ensurePki, forbiddenError, RbacAuthorizer, ServiceAccountTokens, tlsServerOptions, TokenFileAuthenticator,
   UnionAuthenticator, writeKubeconfig, type RequestAttributes,
 } from '../../../src/apiserver/auth/index.ts';
 import { errors, isStatusError } from '../../../src/apiserver/errors.ts';
@@ -127,6 +127,53 @@ test('kubectl through TLS, the union authenticator and RBAC', async () => {
   } finally {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('createSecurity: config mistakes stop it before the data dir is touched; the admin kubeconfig works with kubectl', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keelson-security-'));
+  const boot = bootstrapRbac();
+  const rbacSource = { clusterRoles: () => boot.clusterRoles, clusterRoleBindings: () => boot.clusterRoleBindings, roles: () => [], roleBindings: () => [] };
+  let server: https.Server | undefined;
+  try {
+    const badTokens = path.join(dir, 'tokens.csv');
+    fs.writeFileSync(badTokens, 'only,two\n');
+    await createSecurity({ dataDir: path.join(dir, 'data'), tokenFile: badTokens, rbacSource }).then(() => assert.unreachable(), (e: Error) => assert.match(e.message, /needs at least 3 columns/));
+    const badEnc = path.join(dir, 'enc.yaml');
+    fs.writeFileSync(badEnc, 'kind: Nope\n');
+    await createSecurity({ dataDir: path.join(dir, 'data'), encryptionConfig: badEnc, rbacSource }).then(() => assert.unreachable(), (e: Error) => assert.match(e.message, /kind must be EncryptionConfiguration/));
+    assert.not.ok(fs.existsSync(path.join(dir, 'data')), 'nothing written');
+
+    fs.writeFileSync(badTokens, 'tok,vera,v1\n');
+    fs.writeFileSync(badEnc, `apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n  - resources: [secrets]\n    providers: [{aesgcm: {keys: [{name: k, secret: ${Buffer.alloc(32, 7).toString('base64')}}]}}, {identity: {}}]\n`);
+    const uids = new Map([['serviceaccounts/team/robot', 'r-uid']]);
+    const sec = await createSecurity({ dataDir: path.join(dir, 'data'), tokenFile: badTokens, encryptionConfig: badEnc, rbacSource, lookupUid: async (r, ns, name) => uids.get(`${r}/${ns}/${name}`) ?? null });
+    assert.is(sec.encryption?.transformerFor('', 'secrets')?.writer, 'aesgcm:k');
+    assert.equal(sec.admissionPlugins.map((p) => p.name), ['NamespaceLifecycle', 'ServiceAccount', 'DefaultTolerationSeconds', 'Priority', 'RBACEscalation']);
+    assert.is((await sec.authenticator.authenticate({ authorization: 'Bearer tok' }))?.username, 'vera');
+    const robot = await sec.serviceAccountTokens.issue({ namespace: 'team', name: 'robot', uid: 'r-uid' }, { expirationSeconds: 3600 });
+    assert.is((await sec.authenticator.authenticate({ authorization: `Bearer ${robot}` }))?.username, 'system:serviceaccount:team:robot');
+    uids.set('serviceaccounts/team/robot', 'new-uid');
+    await sec.authenticator.authenticate({ authorization: `Bearer ${robot}` }).then(() => assert.unreachable(), (e) => assert.ok(isStatusError(e) && e.code === 401));
+
+    server = https.createServer(tlsServerOptions(sec.pki), (req, res) => {
+      sec.authenticator.authenticate(req.headers, (req.socket as TLSSocket).getPeerX509Certificate()).then((u) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ user: u }));
+      });
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const kc = path.join(dir, 'data', 'admin.kubeconfig');
+    sec.writeAdminKubeconfig(kc, `https://localhost:${(server.address() as AddressInfo).port}`);
+    const r = await run(['--kubeconfig', kc, 'get', '--raw', '/']);
+    assert.is(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).user, { username: 'admin', groups: ['system:masters', 'system:authenticated'] });
+  } finally {
+    if (server) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server!.close(() => resolve()));
+    }
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
