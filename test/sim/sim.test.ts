@@ -13,7 +13,7 @@ import { runFigure8 } from './figure8.ts';
 
 const asan = process.env.KEELSON_SIM_SLICE === 'asan';
 const steps = 300;
-const mixedSeeds = asan ? 20 : 150;
+const mixedSeeds = asan ? 20 : 120;
 const churnSeeds = asan ? 10 : 80;
 
 function replay(o: SimOptions): string {

@@ -42,7 +42,7 @@
 // restarted), a leader must be elected and new proposals must commit on every
 // member of the configuration within a bounded number of ticks.
 import { createHash } from 'node:crypto';
-import { RaftNode, isNativeError, messageTypes, type ConfChange, type ConfState, type HardState, type RaftConfig, type RaftNode as Core, type Ready, type Snapshot } from '../../src/native.ts';
+import { RaftNode, isNativeError, messageTypes, type ConfChange, type ConfState, type HardState, type RaftConfig, type RaftNode as Core, type RaftRole, type Ready, type Snapshot } from '../../src/native.ts';
 import { encodeEntries, parseEntries, splitMessages, type Entry } from '../native/raft-harness.ts';
 import { Prng } from './prng.ts';
 
@@ -127,6 +127,8 @@ export interface SimMember {
   /** The volatile state machine: index applied and a digest chained over every applied entry. */
   smIndex: number;
   smDigest: string;
+  /** Role in the latest Ready (the core's role may have moved on while a Ready is pending). */
+  role: RaftRole;
   /** Term from the latest hard state handed out by the core. */
   term: number;
   /** Commit index of the latest hard state handed out. */
@@ -287,6 +289,7 @@ export class Simulation {
         smIndex: 0,
         smDigest: '',
         term: 0,
+        role: 'follower',
         ledTerms: new Set(),
       };
       this.members.set(id, m);
@@ -330,6 +333,7 @@ export class Simulation {
     m.smIndex = applied;
     m.smDigest = d.snapshot ? d.snapshot.data.toString() : '';
     m.term = d.hardState?.term ?? 0;
+    m.role = 'follower';
     if (d.snapshot) this.checkSnapshotState(m, d.snapshot, 'restart');
     this.checkRestoredDisk(m);
     const restore = m.incarnation === 1 ? undefined : { hardState: d.hardState, snapshot: d.snapshot, entries: encodeEntries(d.log) };
@@ -407,6 +411,8 @@ export class Simulation {
       this.isolate(m, 'its commit moved');
     }
     if (rd.hardState) m.leaderCommit = rd.hardState.commit;
+    m.role = rd.role;
+    if (rd.role === 'leader') this.recordLeader(m, m.term);
     if (rd.role === 'leader' && !m.ledTerms.has(m.term)) {
       m.ledTerms.add(m.term);
       this.onLeader(m, m.term);
@@ -495,8 +501,14 @@ export class Simulation {
   // Checks.
   // -------------------------------------------------------------------------
 
-  /** Election safety, from the role the core reports right now. */
-  checkLeader(m: SimMember): void {
+  /**
+   * Election safety from the role the core reports right now, and agreement
+   * of the host with the core. Leaders are also recorded from every Ready
+   * (write()); this catches a leadership that ends before its first Ready is
+   * handed out, and runs after a vote response (the only message that makes
+   * a leader) and on every fourth tick.
+   */
+  checkMember(m: SimMember): void {
     if (!m.core) return;
     const s = m.core.status();
     if (s.term > this.stats.maxTerm) this.stats.maxTerm = s.term;
@@ -506,14 +518,17 @@ export class Simulation {
       if (s.lastIndex !== last) throw new InvariantViolation(`member ${m.id}: the core's last index ${s.lastIndex} differs from the host's log ${last}`);
       if (s.applied !== m.smIndex) throw new InvariantViolation(`member ${m.id}: the core's applied index ${s.applied} differs from the host's ${m.smIndex}`);
     }
-    if (s.role !== 'leader') return;
-    const other = this.leaders.get(s.term);
+    if (s.role === 'leader') this.recordLeader(m, s.term);
+  }
+
+  recordLeader(m: SimMember, term: number): void {
+    const other = this.leaders.get(term);
     if (other === undefined) {
-      this.leaders.set(s.term, m.id);
+      this.leaders.set(term, m.id);
       this.stats.elections++;
-      this.trace(`member ${m.id} leads term ${s.term}`);
+      this.trace(`member ${m.id} leads term ${term}`);
     } else if (other !== m.id) {
-      throw new InvariantViolation(`election safety: members ${other} and ${m.id} both lead term ${s.term}`);
+      throw new InvariantViolation(`election safety: members ${other} and ${m.id} both lead term ${term}`);
     }
   }
 
@@ -611,15 +626,26 @@ export class Simulation {
     return [...this.members.values()].filter((m) => m.core);
   }
 
-  /** The up member that leads the highest term, if any. */
-  leader(): SimMember | undefined {
+  /**
+   * The up member that leads the highest term, if any: from the cores' status
+   * when `exact`, else from the latest Readies (cheaper; the nemesis aims
+   * with it, and a stale answer only makes it aim at a former leader).
+   */
+  leader(exact = false): SimMember | undefined {
     let best: SimMember | undefined;
     let bestTerm = -1;
-    for (const m of this.upMembers()) {
-      const s = m.core!.status();
-      if (s.role === 'leader' && s.term > bestTerm) {
+    for (const m of this.members.values()) {
+      if (!m.core) continue;
+      let role = m.role;
+      let term = m.term;
+      if (exact) {
+        const s = m.core.status();
+        role = s.role;
+        term = s.term;
+      }
+      if (role === 'leader' && term > bestTerm) {
         best = m;
-        bestTerm = s.term;
+        bestTerm = term;
       }
     }
     return best;
@@ -866,8 +892,7 @@ export class Simulation {
     const ev = q.ev;
     if (ev.kind === 'deliver') {
       this.deliver(ev);
-      const dst = this.members.get(ev.to);
-      if (dst) this.checkLeader(dst);
+      if (ev.type === messageTypes.MsgVoteResp) this.checkMember(this.members.get(ev.to)!);
       return false;
     }
     if (ev.kind === 'sync') {
@@ -875,7 +900,6 @@ export class Simulation {
       if (m.incarnation !== ev.incarnation) return false;
       this.onSync(m);
       this.drive(m);
-      this.checkLeader(m);
       return false;
     }
     this.tickNo++;
@@ -887,7 +911,7 @@ export class Simulation {
       if (this.phase === 'safety' && this.rnd.chance(0.05)) continue;
       m.core.tick();
       this.drive(m);
-      this.checkLeader(m);
+      if (this.tickNo % 4 === 0) this.checkMember(m);
     }
     this.queue.push(this.now + tickUnits, { kind: 'tick' });
     return true;
@@ -927,7 +951,7 @@ export class Simulation {
     const electBy = this.tickNo + livenessElectionTicksMax;
     while (this.tickNo < electBy) {
       this.runTick();
-      l = this.leader();
+      l = this.leader(true);
       if (l) break;
     }
     if (!l) throw new InvariantViolation(`liveness: no leader within ${livenessElectionTicksMax} ticks after the faults stopped`);
@@ -941,7 +965,7 @@ export class Simulation {
       if (this.tickNo >= commitBy) {
         throw new InvariantViolation(`liveness: proposals did not commit on every member within ${livenessCommitTicksMax} ticks after the faults stopped (${this.describe()})`);
       }
-      l = this.leader();
+      l = this.leader(true);
       if (l) {
         const cs = l.core!.status().confState;
         finalsAcked = 0;
