@@ -229,64 +229,95 @@ export function compareObjects(lhs: unknown, rhs: unknown, t: TypeNode): Compari
   return c;
 }
 
+// The walk keeps one path stack (pushed and popped) and no per-node closures:
+// it runs on every write, so it allocates as little as it can.
+
 function at(set: FieldSet, path: string[]): FieldSet {
   let n = set;
   for (const k of path) n = n.child(k);
   return n;
 }
 
+function compareLeaf(lhs: unknown, rhs: unknown, c: Comparison, path: string[]): void {
+  if (lhs === undefined) at(c.added, path).member = true;
+  else if (rhs === undefined) at(c.removed, path).member = true;
+  else if (!jsonEqual(lhs, rhs)) at(c.modified, path).member = true;
+}
+
+/** A map, list or list item that appears or disappears is itself added or removed. */
+function compareContainer(lhs: unknown, rhs: unknown, t: TypeNode, c: Comparison, path: string[]): void {
+  if (t.struct || path.length === 0) return;
+  if (lhs === undefined) at(c.added, path).member = true;
+  else if (rhs === undefined) at(c.removed, path).member = true;
+}
+
+const EMPTY_OBJECT: JsonObject = Object.freeze({}) as JsonObject;
+const EMPTY_LIST: unknown[] = Object.freeze([]) as unknown as unknown[];
+
+function definedKeys(o: JsonObject): string[] {
+  const out: string[] = [];
+  for (const k in o) if (Object.prototype.hasOwnProperty.call(o, k) && o[k] !== undefined) out.push(k);
+  return out;
+}
+
 function compareAt(lhs: unknown, rhs: unknown, t: TypeNode, c: Comparison, path: string[], depth: number): void {
   depthCheck(depth);
   if (lhs === undefined && rhs === undefined) return;
-  const leaf = () => {
-    if (lhs === undefined) at(c.added, path).member = true;
-    else if (rhs === undefined) at(c.removed, path).member = true;
-    else if (!jsonEqual(lhs, rhs)) at(c.modified, path).member = true;
-  };
-  const container = () => {
-    if (t.struct || path.length === 0) return;
-    if (lhs === undefined) at(c.added, path).member = true;
-    else if (rhs === undefined) at(c.removed, path).member = true;
-  };
-  const lObj = isObject(lhs) || lhs === undefined;
-  const rObj = isObject(rhs) || rhs === undefined;
+  const lObj = lhs === undefined || isObject(lhs);
+  const rObj = rhs === undefined || isObject(rhs);
   if (lObj && rObj) {
-    const l = (lhs ?? {}) as JsonObject;
-    const r = (rhs ?? {}) as JsonObject;
-    const lk = Object.keys(l).filter((k) => l[k] !== undefined);
-    const rk = Object.keys(r).filter((k) => r[k] !== undefined);
-    if (t.atomic || (lk.length === 0 && rk.length === 0)) return leaf();
-    for (const k of new Set([...lk, ...rk])) compareAt(l[k], r[k], childNode(t, k), c, [...path, fieldKey(k)], depth + 1);
-    return container();
-  }
-  const lArr = Array.isArray(lhs) || lhs === undefined;
-  const rArr = Array.isArray(rhs) || rhs === undefined;
-  if (lArr && rArr) {
-    const l = (lhs ?? []) as unknown[];
-    const r = (rhs ?? []) as unknown[];
-    if (l.length === 0 && r.length === 0) return leaf();
-    const lKeys = keyedList(t, l, '', false);
-    const rKeys = keyedList(t, r, '', false);
-    if (!lKeys || !rKeys) return leaf();
-    const lByKey = new Map(lKeys.map((k, i) => [k, l[i]]));
-    const rByKey = new Map(rKeys.map((k, i) => [k, r[i]]));
-    const elem = t.list?.ssa === 'map' ? (t.list.elem ?? {}) : {};
-    for (const k of new Set([...lKeys, ...rKeys])) {
-      const lv = lByKey.get(k);
-      const rv = rByKey.get(k);
-      const p = [...path, k];
-      if (t.list?.ssa === 'set') {
-        if (lv === undefined) at(c.added, p).member = true;
-        else if (rv === undefined) at(c.removed, p).member = true;
-        continue;
-      }
-      compareAt(lv, rv, elem, c, p, depth + 1);
-      if (lv === undefined) at(c.added, p).member = true;
-      else if (rv === undefined) at(c.removed, p).member = true;
+    const l = (lhs ?? EMPTY_OBJECT) as JsonObject;
+    const r = (rhs ?? EMPTY_OBJECT) as JsonObject;
+    const lk = definedKeys(l);
+    const rk = definedKeys(r);
+    if (t.atomic || (lk.length === 0 && rk.length === 0)) return compareLeaf(lhs, rhs, c, path);
+    for (const k of lk) {
+      path.push(fieldKey(k));
+      compareAt(l[k], r[k], childNode(t, k), c, path, depth + 1);
+      path.pop();
     }
-    return container();
+    for (const k of rk) {
+      if (l[k] !== undefined) continue;
+      path.push(fieldKey(k));
+      compareAt(undefined, r[k], childNode(t, k), c, path, depth + 1);
+      path.pop();
+    }
+    return compareContainer(lhs, rhs, t, c, path);
   }
-  leaf();
+  const lArr = lhs === undefined || Array.isArray(lhs);
+  const rArr = rhs === undefined || Array.isArray(rhs);
+  if (!lArr || !rArr) return compareLeaf(lhs, rhs, c, path);
+  const l = (lhs ?? EMPTY_LIST) as unknown[];
+  const r = (rhs ?? EMPTY_LIST) as unknown[];
+  if (l.length === 0 && r.length === 0) return compareLeaf(lhs, rhs, c, path);
+  const lKeys = keyedList(t, l, '', false);
+  const rKeys = keyedList(t, r, '', false);
+  if (!lKeys || !rKeys) return compareLeaf(lhs, rhs, c, path);
+  const isSet = t.list?.ssa === 'set';
+  const elem = isSet ? DEFAULT_ELEM : (t.list?.elem ?? DEFAULT_ELEM);
+  const rByKey = new Map<string, unknown>();
+  for (let i = 0; i < rKeys.length; i++) rByKey.set(rKeys[i]!, r[i]);
+  const lSeen = new Set<string>();
+  for (let i = 0; i < lKeys.length; i++) {
+    const k = lKeys[i]!;
+    lSeen.add(k);
+    compareItem(l[i], rByKey.get(k), isSet, elem, c, path, k, depth);
+  }
+  for (let i = 0; i < rKeys.length; i++) {
+    const k = rKeys[i]!;
+    if (!lSeen.has(k)) compareItem(undefined, r[i], isSet, elem, c, path, k, depth);
+  }
+  compareContainer(lhs, rhs, t, c, path);
+}
+
+const DEFAULT_ELEM: TypeNode = {};
+
+function compareItem(lv: unknown, rv: unknown, isSet: boolean, elem: TypeNode, c: Comparison, path: string[], key: string, depth: number): void {
+  path.push(key);
+  if (!isSet) compareAt(lv, rv, elem, c, path, depth + 1);
+  if (lv === undefined) at(c.added, path).member = true;
+  else if (rv === undefined) at(c.removed, path).member = true;
+  path.pop();
 }
 
 /**
