@@ -122,6 +122,9 @@ export interface EmbeddedStoreOptions {
   peerStore?: (id: number) => EmbeddedStore | undefined;
   /** The hash of another member at a revision, for the corruption check (networked members). */
   peerHashKV?: (id: number, revision: number) => Promise<HashKVResponse>;
+  walSegmentBytes?: number;
+  /** Testing only: the WAL's fdatasync fails after this many succeeded. */
+  testingFailFdatasyncAfter?: number;
   /** Called when the member stops for good (a WAL I/O error). */
   onFatal?: (err: Error) => void;
 }
@@ -262,6 +265,8 @@ export class EmbeddedStore implements ClusterStore {
       seed: opts.seed,
       snapshotEntries: opts.snapshotEntries,
       snapshotCatchUpEntries: opts.snapshotCatchUpEntries,
+      walSegmentBytes: opts.walSegmentBytes,
+      testingFailFdatasyncAfter: opts.testingFailFdatasyncAfter,
       stateMachine: {
         appliedIndex: () => this.keyspace.appliedIndex(),
         apply: (entries) => this.applyEntries(entries),

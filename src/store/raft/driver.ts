@@ -87,6 +87,10 @@ export interface RaftDriverOptions {
   id: number;
   clusterId: number;
   walDir: string;
+  /** WAL segment size in bytes (default 64 MiB). */
+  walSegmentBytes?: number;
+  /** Testing only: the WAL's fdatasync fails after this many (see WalOpenOptions). */
+  testingFailFdatasyncAfter?: number;
   /** Voters and learners at bootstrap (ignored by the core when the WAL holds a snapshot). */
   voters: number[];
   learners?: number[];
@@ -149,6 +153,7 @@ export class RaftDriver {
   private loopRunning = false;
   private loopScheduled = false;
   private closed = false;
+  private closing: Promise<void> | null = null;
   private fatal: Error | null = null;
   /** Invariant: appliedSubmitted >= sm.appliedIndex(); the last index handed to the state machine. */
   private appliedSubmitted: number;
@@ -202,7 +207,10 @@ export class RaftDriver {
     this.applyInflightBatchesMax = opts.applyInflightBatchesMax ?? 4;
     this.readWaitersMax = opts.readWaitersMax ?? 100_000;
 
-    this.wal = Wal.open({ dir: opts.walDir, clusterId: opts.clusterId, memberId: opts.id });
+    this.wal = Wal.open({
+      dir: opts.walDir, clusterId: opts.clusterId, memberId: opts.id,
+      segmentBytes: opts.walSegmentBytes, testingFailFdatasyncAfter: opts.testingFailFdatasyncAfter,
+    });
     const rec = this.wal.recovered;
     const snap = rec.snapshot;
     const first = snap?.index ?? 0;
@@ -724,8 +732,12 @@ export class RaftDriver {
   }
 
   /** Stops timers and the transport, waits for in-flight applies, closes the WAL. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
     this.closed = true;
     this.stopTimer?.();
     const err = this.fatal ?? new KeelsonError('closed');

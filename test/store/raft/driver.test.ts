@@ -4,8 +4,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
-import { startCluster, type EmbeddedCluster } from '../../../src/store/embedded/cluster.ts';
-import type { EmbeddedStore } from '../../../src/store/embedded.ts';
+import { EmbeddedCluster, startCluster } from '../../../src/store/embedded/cluster.ts';
+import { EmbeddedStore } from '../../../src/store/embedded.ts';
 import { tempDir } from '../mvcc/helpers.ts';
 
 const b = (s: string) => Buffer.from(s);
@@ -139,6 +139,80 @@ test('transferring leadership (moveLeader) from the leader and from a follower',
     assert.is((await c.waitForLeader()).memberId, other.memberId);
     await other.put(b('x'), b('y'));
     await sameState(c);
+  });
+});
+
+test('time is injected: with a manual scheduler nothing is elected until the test ticks', async () => {
+  const dir = tempDir('keelson-driver-manual-');
+  const ticks: (() => void)[] = [];
+  const scheduler = { every: (_ms: number, fn: () => void) => { ticks.push(fn); return () => { ticks.splice(ticks.indexOf(fn), 1); }; } };
+  const c = new EmbeddedCluster({ size: 3, dir, tickMs: 100, electionTicks: 10, leaseTickMs: 0, scheduler, seed: 7 });
+  try {
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(c.running().every((m) => m.leaderId() === 0), 'no leader without ticks');
+    let n = 0;
+    while (c.running().some((m) => m.leaderId() === 0) && n < 200) {
+      for (const t of [...ticks]) t();
+      n++;
+      // Let the WAL syncs and deliveries of this tick finish (they take real time).
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.ok(n >= 10 && n < 200, `elected after ${n} ticks (election timeout 10..20)`);
+    const l = await c.waitForLeader();
+    await l.put(b('manual'), b('1'));
+  } finally {
+    await c.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a failing fdatasync stops the member: the write is refused, never acknowledged, and nothing is lost on restart', async () => {
+  const dir = tempDir('keelson-driver-eio-');
+  try {
+    let fatal: Error | null = null;
+    const s = new EmbeddedStore({ dataDir: dir, leaseTickMs: 0, testingFailFdatasyncAfter: 20, onFatal: (e) => { fatal = e; } });
+    const acked: number[] = [];
+    let failed = 0;
+    for (let i = 0; i < 100; i++) {
+      try {
+        await s.put(b(`k${i}`), b('v'));
+        acked.push(i);
+      } catch {
+        failed++;
+        break;
+      }
+    }
+    assert.ok(failed === 1 && fatal !== null, `the member failed (${String(fatal)})`);
+    assert.ok(acked.length > 0 && acked.length < 100);
+    await s.close();
+    const again = new EmbeddedStore({ dataDir: dir, leaseTickMs: 0 });
+    try {
+      for (const i of acked) assert.is((await again.range(b(`k${i}`))).count, 1, `acknowledged k${i}`);
+    } finally {
+      await again.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('5 members: two stopped, the other three go on; removing the leader elects another', async () => {
+  await withCluster({ size: 5 }, async (c) => {
+    const l = await c.waitForLeader();
+    await l.put(b('five'), b('1'));
+    const followers = c.running().filter((m) => m !== l);
+    await c.stop(c.members.indexOf(followers[0]));
+    await c.stop(c.members.indexOf(followers[1]));
+    await l.put(b('five'), b('2'));
+    // Four voters remain after the removal: three must run.
+    c.restart(c.members.indexOf(null));
+    const f = followers[2];
+    await f.memberRemove(l.memberId);
+    await until(() => l.isRemoved(), 'leader removed');
+    await until(() => f.leaderId() !== 0 && f.leaderId() !== l.memberId, 'another leader');
+    const l2 = c.byId(f.leaderId()) as EmbeddedStore;
+    await l2.put(b('five'), b('3'));
+    assert.is((await f.range(b('five'))).kvs[0].value.toString(), '3');
   });
 });
 
