@@ -277,14 +277,68 @@ export function applyServerSide(live: object | null, applied: object, opts: Appl
     const c = m.set.intersection(changed);
     if (!c.isEmpty()) conflicts.push({ manager: m, paths: c.paths(), set: c });
   }
-  if (conflicts.length > 0 && !opts.force) throw conflictError(conflicts);
+  if (conflicts.length > 0 && !opts.force) {
+    // kubectl moving an object from client-side to server-side apply: fields
+    // its last client-side apply set are taken over without conflict (the
+    // documented upgrade path). Only for the manager kubectl uses by default,
+    // so that other appliers still see every conflict.
+    const allowed = opts.manager === kubectlManager ? lastAppliedFieldSet(liveObj, schema) : undefined;
+    const remaining = allowed
+      ? conflicts.map((c) => ({ ...c, set: c.set.difference(allowed) })).filter((c) => !c.set.isEmpty()).map((c) => ({ ...c, paths: c.set.paths() }))
+      : conflicts;
+    if (remaining.length > 0) throw conflictError(remaining);
+  }
   for (const m of others) {
     const c = conflicts.find((x) => x.manager === m);
     m.set = m.set.difference(c?.set).difference(cmp.removed);
   }
   const unchanged = liveObj !== null && jsonEqual(liveObj, result);
   self.time = unchanged && previous?.time ? previous.time : opts.now;
+  if (opts.manager === kubectlManager) syncLastApplied(result, config);
   return { object: setManagedFields(result, [...others, self]) };
+}
+
+/** The manager name kubectl applies with unless told otherwise. */
+const kubectlManager = 'kubectl';
+export const lastAppliedAnnotation = 'kubectl.kubernetes.io/last-applied-configuration';
+
+function lastAppliedOf(obj: JsonObject | null): JsonObject | undefined {
+  const ann = isObject(obj?.metadata) ? (obj!.metadata as JsonObject).annotations : undefined;
+  const text = isObject(ann) ? ann[lastAppliedAnnotation] : undefined;
+  if (typeof text !== 'string' || text === '') return undefined;
+  try {
+    const v: unknown = JSON.parse(text);
+    return isObject(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function lastAppliedFieldSet(live: JsonObject | null, schema: TypeNode): FieldSet | undefined {
+  const la = lastAppliedOf(live);
+  return la ? fieldSetOf(trackable(la), schema, false) : undefined;
+}
+
+/** JSON with keys sorted at every level, as a Go server writes a map. */
+function sortedJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(sortedJson).join(',')}]`;
+  if (isObject(v)) return `{${Object.keys(v).filter((k) => v[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${sortedJson(v[k])}`).join(',')}}`;
+  return JSON.stringify(v);
+}
+
+/**
+ * Keeps the client-side apply annotation, where there is one, equal to what
+ * kubectl last applied server-side, so that a later client-side apply still
+ * computes the right deletions.
+ */
+function syncLastApplied(result: JsonObject, config: JsonObject): void {
+  if (!lastAppliedOf(result)) return;
+  const applied = cloneJson(config);
+  if (isObject(applied.metadata) && isObject(applied.metadata.annotations)) {
+    delete applied.metadata.annotations[lastAppliedAnnotation];
+    if (Object.keys(applied.metadata.annotations).length === 0) delete applied.metadata.annotations;
+  }
+  ((result.metadata as JsonObject).annotations as JsonObject)[lastAppliedAnnotation] = sortedJson(applied);
 }
 
 /**

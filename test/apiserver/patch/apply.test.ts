@@ -247,4 +247,20 @@ test('status is not owned through the main resource, and a /status apply owns on
   assert.ok('f:status' in entry(cmOut, 'alpha').fieldsV1);
 });
 
+test('kubectl moving from client-side to server-side apply takes over the fields its last client-side apply set', () => {
+  const lastApplied = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'default' }, spec: { replicas: 3 } };
+  const csa = { ...deploy({ replicas: 3, paused: false }), metadata: { name: 'web', namespace: 'default', annotations: { 'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify(lastApplied) } } };
+  const v1 = stored(updateManagedFields(null, csa, { manager: 'kubectl-client-side-apply', operation: 'Update', kind: DEPLOYMENT, now: T0 }), 1);
+  // replicas was in the last client-side apply: no conflict for kubectl; paused was not: still a conflict.
+  const e = throwsStatus(() => apply(v1, deploy({ replicas: 4, paused: true }), 'kubectl', { now: T1 }), 409, 'Conflict');
+  assert.equal(e.details?.causes?.map((c) => c.field), ['.spec.paused']);
+  const v2 = apply(v1, deploy({ replicas: 4 }), 'kubectl', { now: T1 });
+  assert.is(v2.spec.replicas, 4);
+  assert.ok('f:replicas' in entry(v2, 'kubectl').fieldsV1['f:spec']);
+  // The annotation now records what kubectl applied, so a later client-side apply diffs against it.
+  assert.equal(JSON.parse(v2.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration']), deploy({ replicas: 4 }));
+  // Other managers get no such allowance.
+  throwsStatus(() => apply(v1, deploy({ replicas: 4 }), 'helm', { now: T1 }), 409, 'Conflict');
+});
+
 test.run();
