@@ -8,7 +8,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startCluster, type EmbeddedCluster } from '../../../src/store/embedded/cluster.ts';
 import type { EmbeddedStore } from '../../../src/store/embedded.ts';
+import { snapshotFileStatus } from '../../../src/store/embedded.ts';
 import { EtcdServer } from '../../../src/store/server/server.ts';
+import { parseSnapshotFile } from '../../../src/store/server/snapshot-file.ts';
+import path from 'node:path';
 import { tempDir } from '../mvcc/helpers.ts';
 
 const etcdctlBin = process.env.KEELSON_ETCDCTL_BIN ?? '/usr/bin/etcdctl';
@@ -72,6 +75,15 @@ test('etcdctl against a 3-member cluster: follower writes, membership, status, m
     assert.match(await ok(viaFollower, ['member', 'list']), new RegExp(`${learnerId}, unstarted, , http://127.0.0.1:9, , true`));
     assert.match(await ok(viaFollower, ['member', 'remove', learnerId]), new RegExp(`Member\\s+${learnerId} removed from cluster`));
     assert.is((await ok(viaFollower, ['member', 'list'])).trim().split('\n').length, 3);
+
+    // snapshot save from a follower: the file is the member's snapshot file, framed.
+    const file = path.join(dir, 'saved.db');
+    const saved = await ctl(viaFollower, ['snapshot', 'save', file]);
+    assert.is(saved.code, 0, saved.stderr);
+    const st = snapshotFileStatus(parseSnapshotFile(fs.readFileSync(file)));
+    assert.is(st.memberId, follower.memberId);
+    assert.is(st.members.length, 3);
+    assert.ok(st.revision >= (await follower.range(Buffer.from('cluster/k'))).kvs[0].modRevision);
 
     const target = follower.memberId;
     assert.match(await ok(all, ['move-leader', hex(target)]), new RegExp(`Leadership transferred from ${hex(leader.memberId)} to ${hex(target)}`));
