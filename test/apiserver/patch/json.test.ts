@@ -1,8 +1,8 @@
 // RFC 6902 JSON patch and RFC 7386 merge patch, with Kubernetes' status codes.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { applyJsonPatch, applyMergePatch, jsonPatchOperationsMax } from '../../../src/apiserver/patch/index.ts';
-import { frozen, throwsStatus } from './helpers.ts';
+import { applyJsonPatch, applyMergePatch, applyServerSide, applyStrategicMergePatch, jsonPatchOperationsMax } from '../../../src/apiserver/patch/index.ts';
+import { CONFIGMAP, frozen, POD, throwsStatus } from './helpers.ts';
 
 const pod = () => frozen({
   apiVersion: 'v1', kind: 'Pod',
@@ -127,6 +127,16 @@ test('json patch: a value cannot move into its own child; error messages are one
   assert.match(e.message, /own children/);
   const e2 = throwsStatus(() => applyJsonPatch({ a: [1] }, [{ op: 'remove', path: '/a/5' }]), 422, 'Invalid');
   assert.not.match(e2.message, /\n/);
+});
+
+test('absurdly deep bodies are refused with 400 by every patch type instead of exhausting the stack', () => {
+  let deep: Record<string, unknown> = { leaf: 1 };
+  for (let i = 0; i < 5000; i++) deep = { n: deep };
+  const live = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } };
+  throwsStatus(() => applyMergePatch(live, { data: deep }), 400, 'BadRequest');
+  throwsStatus(() => applyStrategicMergePatch({ ...live, kind: 'Pod' }, { spec: deep }, POD), 400, 'BadRequest');
+  throwsStatus(() => applyJsonPatch(live, [{ op: 'add', path: '/data', value: deep }]), 400, 'BadRequest');
+  throwsStatus(() => applyServerSide(null, { ...live, data: deep }, { manager: 'm', force: false, kind: CONFIGMAP, now: '2026-01-01T00:00:00Z' }), 400, 'BadRequest');
 });
 
 test.run();
