@@ -158,6 +158,7 @@ export function timelineSvg(r: Report): string {
     const c = faultColor[f.kind] ?? '#999';
     out.push(`<rect x="${x0.toFixed(1)}" y="${top}" width="${(x1 - x0).toFixed(1)}" height="${(y2top + panelH - top).toFixed(1)}" fill="${c}" opacity="0.2"><title>${esc(`${f.kind}: ${f.detail}`)}</title></rect>`);
     out.push(`<line x1="${x0.toFixed(1)}" x2="${x0.toFixed(1)}" y1="${top}" y2="${y2top + panelH}" stroke="${c}" stroke-width="1.5"/>`);
+    out.push(`<text transform="translate(${(x0 + 3).toFixed(1)},${top + 4}) rotate(90)" font-size="9" fill="${c}">${esc(f.kind)}</text>`);
   }
   // Panel frames and axes.
   for (const [yt, label] of [[top, 'ops/s (ok, unknown)'], [y2top, 'latency ms (p50, p99; log)']] as const) {

@@ -113,7 +113,7 @@ function rng(seed: number) {
   };
 }
 
-function randomHistory(seed: number, n: number): KvOp[] {
+function randomHistory(seed: number, n: number, reveal = false): KvOp[] {
   const r = rng(seed);
   let value: string | null = null;
   const ops: KvOp[] = [];
@@ -125,12 +125,13 @@ function randomHistory(seed: number, n: number): KvOp[] {
     const x = r();
     const client = Math.floor(r() * 5);
     if (x < 0.3) { value = `v${i}`; ops.push(put('a', value, t0, t1, { client })); }
-    else if (x < 0.4) { const d = value === null ? 0 : 1; value = null; ops.push(del('a', d, t0, t1, { client })); }
+    else if (x < 0.4) { const d = value === null ? 0 : 1; const prev = value; value = null; ops.push(del('a', d, t0, t1, { client, ...(reveal ? { readValue: prev } : {}) })); }
     else if (x < 0.55) {
       const expect = r() < 0.5 ? value : 'nope';
       const okc = expect === value;
+      const seen = value;
       if (okc) value = `c${i}`;
-      ops.push(cas('a', expect, `c${i}`, okc, t0, t1, { client }));
+      ops.push(cas('a', expect, `c${i}`, okc, t0, t1, { client, ...(reveal && !okc ? { readValue: seen } : {}) }));
     } else if (x < 0.6) {
       // unknown put that took effect
       value = `u${i}`; ops.push(put('a', value, t0, Infinity, { client }));
@@ -142,7 +143,7 @@ function randomHistory(seed: number, n: number): KvOp[] {
 test('seeded random linearizable histories pass; a corrupted read fails', () => {
   const base = Number(process.env.CHAOS_TEST_SEED ?? 1);
   for (let s = base; s < base + 30; s++) {
-    const ops = randomHistory(s, 120);
+    const ops = randomHistory(s, 120, s % 2 === 0);
     const r = checkLinearizability(ops);
     assert.equal(r.violations.length, 0, `seed ${s}: ${JSON.stringify(r.violations)}`);
     assert.equal(r.inconclusive.length, 0, `seed ${s}: inconclusive`);
@@ -154,6 +155,28 @@ test('seeded random linearizable histories pass; a corrupted read fails', () => 
     assert.equal(r2.violations.length, 1, `seed ${s}: corrupted read not caught`);
     assert.ok(r2.violations[0]!.detail!.some((l) => l.includes('never-written')), `seed ${s}: window misses the bad read`);
   }
+});
+
+test('an unknown write that only a failed CAS observed is kept', () => {
+  ok([
+    put('a', '1', 0, 1),
+    put('a', 'u', 2, Infinity),
+    cas('a', '1', 'x', false, 5, 6, { readValue: 'u' }),
+    get('a', 'u', 7, 8),
+  ]);
+  bad([put('a', '1', 0, 1), cas('a', '1', 'x', false, 5, 6, { readValue: 'zzz' })]);
+});
+
+test('many pending unknown writes nobody observed stay cheap', () => {
+  const ops: KvOp[] = [put('a', '0', 0, 1)];
+  for (let i = 0; i < 60; i++) ops.push(put('a', `u${i}`, 2 + i, Infinity, { client: i }));
+  for (let i = 0; i < 200; i++) {
+    const t = 100 + i * 10;
+    ops.push(put('a', `p${i}`, t, t + 3), get('a', `p${i}`, t + 4, t + 5), cas('a', 'nope', 'q', false, t + 6, t + 7, { readValue: `p${i}` }));
+  }
+  const r = checkLinearizability(ops, { stepsMax: 100_000 });
+  assert.equal(r.violations, []);
+  assert.equal(r.inconclusive, []);
 });
 
 test.run();

@@ -1,0 +1,33 @@
+// The CI chaos smoke: a 3-member Keelson cluster as separate processes, 30 s
+// of the recorded workload with leader kills and partitions, and every
+// checker must report zero violations. The seed is fixed (CHAOS_SEED
+// overrides it) and printed on failure with the report directory.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { runChaos } from '../../src/chaos/run.ts';
+import { summaryText } from '../../src/chaos/report.ts';
+
+test('chaos smoke: 3 Keelson members, leader kills and a partition, zero violations', async () => {
+  const seed = Number(process.env.CHAOS_SEED ?? 20261202);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keelson-chaos-smoke-'));
+  const report = await runChaos({
+    target: 'keelson', members: 3, durationS: 30, faults: ['kill-leader', 'partition'], seed, reportDir: dir,
+    kvClients: 6, watchers: 3, leaseWorkers: 1,
+  });
+  const summary = summaryText(report);
+  const where = `seed ${seed}, report in ${dir}\n${summary}`;
+  assert.equal(report.violations, [], where);
+  assert.ok(report.faults.some((f) => f.kind === 'kill-leader' && !f.detail.startsWith('skipped')), `no leader was killed; ${where}`);
+  assert.ok(report.faults.some((f) => f.kind === 'partition'), `no partition; ${where}`);
+  assert.ok(report.ops.byOutcome.ok! > 100, `too few ops; ${where}`);
+  assert.ok(report.watch.events > 0, `no watch events; ${where}`);
+  for (const c of report.checks) assert.ok(c.checked > 0 || c.checker === 'lease', `${c.checker} checked nothing; ${where}`);
+  assert.ok(fs.existsSync(path.join(dir, 'timeline.svg')));
+  // Keep the report of a failing run; remove a passing one.
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test.run();
