@@ -173,6 +173,9 @@ const kinds: Record<string, TypeNode> = {
   'rbac.authorization.k8s.io/v1/RoleBinding': withMeta({ subjects: atomicList, roleRef: { atomic: true } }),
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': withMeta({ subjects: atomicList, roleRef: { atomic: true } }),
   'scheduling.k8s.io/v1/PriorityClass': withMeta({}),
+  'apiregistration.k8s.io/v1/APIService': withMeta({ spec: struct({}), status: struct({ conditions }) }),
+  // The scale subresource's object, patched by `kubectl scale` and autoscalers.
+  'autoscaling/v1/Scale': withMeta({ spec: struct({}), status: struct({}) }),
 };
 
 /** The schema of a built-in kind, or undefined for kinds Keelson has no table for. */

@@ -263,4 +263,12 @@ test('kubectl moving from client-side to server-side apply takes over the fields
   throwsStatus(() => apply(v1, deploy({ replicas: 4 }), 'helm', { now: T1 }), 409, 'Conflict');
 });
 
+test('associative list order after apply: shared items follow the applied order, live-only items keep their place', () => {
+  const c = (names: string[]) => deploy({ template: template(names.map((name) => ({ name, image: name }))) });
+  const names = (o: any) => o.spec.template.spec.containers.map((x: any) => x.name);
+  const live = stored(apply(null, c(['a', 'b', 'c']), 'alpha'), 1);
+  assert.equal(names(apply(live, c(['c', 'a']), 'beta', { now: T1 })), ['b', 'c', 'a']);
+  assert.equal(names(apply(live, c(['a', 'x']), 'beta', { now: T1 })), ['a', 'b', 'c', 'x']);
+});
+
 test.run();
