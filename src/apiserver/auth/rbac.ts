@@ -27,6 +27,7 @@ import type { ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, Su
 import { errors, StatusError } from '../errors.ts';
 import { wellKnown, type Authorizer, type Decision, type RequestAttributes, type UserInfo } from './types.ts';
 
+/** Reads the RBAC objects. They are never modified, and a changed object must be a new object (see RbacAuthorizer.index). */
 export interface RbacSource {
   clusterRoles(): ClusterRole[];
   clusterRoleBindings(): ClusterRoleBinding[];
@@ -144,8 +145,60 @@ export interface SubjectRules {
   evaluationError?: string;
 }
 
+/** A ClusterRole's effective rules (aggregation resolved), all and resource-only. */
+interface IndexedClusterRole {
+  rules: PolicyRule[];
+  resourceRules: PolicyRule[];
+}
+
+/** ClusterRoles by name, with effective rules resolved on first use. */
+class ClusterRoleIndex {
+  private readonly byName: Map<string, ClusterRole>;
+  private readonly resolved = new Map<string, IndexedClusterRole>();
+
+  private readonly list: ClusterRole[];
+
+  constructor(list: ClusterRole[]) {
+    this.list = [...list];
+    this.byName = new Map(list.map((r) => [r.metadata?.name ?? '', r]));
+  }
+
+  /** Whether `list` holds the same role objects as the one indexed (compared by identity: cheap, and safe against in-place array edits). */
+  matches(list: ClusterRole[]): boolean {
+    if (list.length !== this.list.length) return false;
+    for (let i = 0; i < list.length; i++) if (list[i] !== this.list[i]) return false;
+    return true;
+  }
+
+  get(name: string): IndexedClusterRole | undefined {
+    let r = this.resolved.get(name);
+    if (r) return r;
+    const role = this.byName.get(name);
+    if (!role) return undefined;
+    const rules = effectiveClusterRoleRules(role, this.list);
+    r = { rules, resourceRules: rules.filter((x) => (x.resources ?? []).length > 0) };
+    this.resolved.set(name, r);
+    return r;
+  }
+}
+
 export class RbacAuthorizer implements Authorizer {
+  /**
+   * The index of the last ClusterRole list the source returned, reused while
+   * the source returns the same role objects, so that aggregation is resolved
+   * once per change instead of once per request. Role objects are taken as
+   * immutable: a changed role must be a new object (as a watch cache keeps
+   * them), not an edit in place.
+   */
+  private index: ClusterRoleIndex | undefined;
+
   constructor(private readonly source: RbacSource) {}
+
+  private clusterRoleIndex(): ClusterRoleIndex {
+    const list = this.source.clusterRoles();
+    if (!this.index?.matches(list)) this.index = new ClusterRoleIndex(list);
+    return this.index;
+  }
 
   async authorize(a: RequestAttributes): Promise<Decision> {
     // Members of system:masters are allowed everything, whatever RBAC holds,
@@ -190,14 +243,10 @@ export class RbacAuthorizer implements Authorizer {
 
   /** Every binding that could apply to a request in `namespace`, with its resolved rules. Bindings for other subjects are skipped cheaply before their role is resolved. */
   private *grants(user: UserInfo, namespace: string, problems: string[]): Generator<Grant> {
-    let clusterRoles: Map<string, ClusterRole> | undefined;
-    let all: ClusterRole[] = [];
-    const clusterRole = (name: string): ClusterRole | undefined => {
-      if (!clusterRoles) {
-        all = this.source.clusterRoles();
-        clusterRoles = new Map(all.map((r) => [r.metadata?.name ?? '', r]));
-      }
-      return clusterRoles.get(name);
+    let index: ClusterRoleIndex | undefined;
+    const clusterRole = (name: string) => {
+      index ??= this.clusterRoleIndex();
+      return index.get(name);
     };
     const mayMatch = (subjects: Subject[], ns: string) => subjects.some((s) => subjectMatches(s, user, ns));
 
@@ -215,7 +264,7 @@ export class RbacAuthorizer implements Authorizer {
         continue;
       }
       yield {
-        rules: effectiveClusterRoleRules(role, all),
+        rules: role.rules,
         subjects,
         bindingNamespace: '',
         describe: (s) => `ClusterRoleBinding "${bname}" of ClusterRole "${b.roleRef.name}" to ${describeSubject(s)}`,
@@ -235,7 +284,7 @@ export class RbacAuthorizer implements Authorizer {
           continue;
         }
         // Through a RoleBinding, non-resource rules mean nothing: they are cluster-wide.
-        rules = effectiveClusterRoleRules(role, all).filter((r) => (r.resources ?? []).length > 0);
+        rules = role.resourceRules;
       } else if (b.roleRef.kind === 'Role') {
         roles ??= new Map(this.source.roles(namespace).map((r) => [r.metadata?.name ?? '', r]));
         const role = roles.get(b.roleRef.name);

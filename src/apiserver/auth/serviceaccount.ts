@@ -98,6 +98,13 @@ export class ServiceAccountTokens implements Authenticator {
   readonly algorithm: SigningAlgorithm;
   readonly keyId: string;
   private readonly now: () => number;
+  /**
+   * Claims of tokens whose signature, issuer and audience were verified, in
+   * insertion order for eviction. Time-dependent checks (exp, nbf) and the
+   * existence checks run on every request all the same, so a cached token
+   * still expires and is still revoked on time.
+   */
+  private readonly verified = new Map<string, Claims>();
 
   private constructor(
     private readonly privateKey: KeyObject,
@@ -212,9 +219,17 @@ export class ServiceAccountTokens implements Authenticator {
     return this.verify(token);
   }
 
-  /** Verifies a token; throws a 401 StatusError saying why (the message goes to the client only as "Unauthorized" if the caller wants; the reason is useful in logs). */
-  async verify(token: string): Promise<UserInfo> {
-    if (token.length > tokenBytesMax || token.split('.').length !== 3) throw errors.unauthorized();
+  private async verifiedClaims(token: string): Promise<Claims> {
+    const nowS = this.now() / 1000;
+    const cached = this.verified.get(token);
+    if (cached) {
+      if (typeof cached.exp === 'number' && nowS >= cached.exp) {
+        this.verified.delete(token);
+        throw unauthorized('service account token has expired');
+      }
+      if (typeof cached.nbf === 'number' && nowS < cached.nbf) throw unauthorized('service account token is invalid: nbf claim check failed');
+      return cached;
+    }
     let payload: Claims;
     try {
       ({ payload } = await jwtVerify<Claims>(token, this.publicKey, {
@@ -230,6 +245,15 @@ export class ServiceAccountTokens implements Authenticator {
       if (e instanceof joseErrors.JOSEError) throw unauthorized('service account token is invalid');
       throw e;
     }
+    if (this.verified.size >= verifiedTokensMax) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(token, payload);
+    return payload;
+  }
+
+  /** Verifies a token; throws a 401 StatusError saying why (the message goes to the client only as "Unauthorized" if the caller wants; the reason is useful in logs). */
+  async verify(token: string): Promise<UserInfo> {
+    if (token.length > tokenBytesMax || token.split('.').length !== 3) throw errors.unauthorized();
+    const payload = await this.verifiedClaims(token);
     const k8s = payload['kubernetes.io'];
     const sa = k8s?.serviceaccount;
     if (!k8s || typeof k8s.namespace !== 'string' || !sa || typeof sa.name !== 'string' || typeof sa.uid !== 'string') {
@@ -264,6 +288,8 @@ export class ServiceAccountTokens implements Authenticator {
   }
 }
 
+/** Signature checks are the costly part of a request; a verified token's claims are remembered (up to this many tokens). */
+export const verifiedTokensMax = 4096;
 /** A 401 whose client-facing message stays "Unauthorized" (as Kubernetes answers) while the cause is kept for logs. */
 function unauthorized(cause: string) {
   const e = errors.unauthorized();

@@ -321,4 +321,26 @@ test('bootstrap: what anonymous, authenticated, view, edit, admin and cluster-ad
   assert.ok(await allowed(z, req(user('m', ['system:masters']), 'get', 'secrets', { namespace: 'kube-system', name: 's' })));
 });
 
+test('role changes take effect on the next request: added, replaced and removed roles, in place or as new arrays', async () => {
+  const src = new MemorySource();
+  src.crbs.push(crb('b', 'r', [userS('u')]));
+  const z = new RbacAuthorizer(src);
+  const u = user('u');
+  const get = req(u, 'get', 'pods', { namespace: 'x', name: 'p' });
+  assert.not.ok(await allowed(z, get));
+  src.crs.push(cr('r', [{ verbs: ['get'], apiGroups: [''], resources: ['pods'] }]));
+  assert.ok(await allowed(z, get), 'added in place');
+  src.crs[0] = cr('r', [{ verbs: ['list'], apiGroups: [''], resources: ['pods'] }]);
+  assert.not.ok(await allowed(z, get), 'replaced in place');
+  src.crs = [cr('r', [{ verbs: ['get'], apiGroups: [''], resources: ['pods'] }])];
+  assert.ok(await allowed(z, get), 'new array');
+  src.crs.pop();
+  assert.not.ok(await allowed(z, get), 'removed in place');
+  // Aggregation follows label changes of the aggregated roles.
+  src.crs = [cr('r', [], undefined, { agg: 'yes' }), cr('part', [{ verbs: ['get'], apiGroups: [''], resources: ['pods'] }], { agg: 'no' })];
+  assert.not.ok(await allowed(z, get));
+  src.crs[1] = cr('part', [{ verbs: ['get'], apiGroups: [''], resources: ['pods'] }], { agg: 'yes' });
+  assert.ok(await allowed(z, get));
+});
+
 test.run();
