@@ -99,13 +99,13 @@ for (const s of list) {
     console.log(`  replay: npm run sim -- --seed ${s} --members ${m} --steps ${steps}${profile === 'churn' ? ' --profile churn' : ''}${bug ? ' --bug' : ''} --trace`);
   } else if (list.length === 1 || trace) {
     const st = r.stats;
-    console.log(`ok seed ${s} (${m} members): ${st.ticks} ticks, ${r.events} events, ${st.elections} elections (max term ${st.maxTerm}), commit ${st.maxCommit}, ${st.proposalsCommitted} proposals committed, ${st.confChangesApplied} conf changes applied, ${st.snapshotsCreated} snapshots (${st.snapshotsSent} sent), ${st.crashes} crashes (${st.leaderKills} leader kills), ${st.partitions} partitions, ${st.messagesSent} messages (${st.messagesDropped} dropped, ${st.messagesDuplicated} duplicated)`);
+    console.log(`ok seed ${s} (${m} members): ${st.ticks} ticks, ${r.events} events, ${st.elections} elections (max term ${st.maxTerm}), commit ${st.maxCommit}, ${st.proposalsCommitted} proposals committed, ${st.confChangesApplied} conf changes applied, ${st.snapshotsCreated} snapshots (${st.snapshotsSent} sent), ${st.readsServed} reads, ${st.crashes} crashes (${st.leaderKills} leader kills), ${st.partitions} partitions, ${st.messagesSent} messages (${st.messagesDropped} dropped, ${st.messagesDuplicated} duplicated)`);
   }
 }
 const secs = (Date.now() - started) / 1000;
 if (list.length > 1) {
   const t = totals as unknown as SimStats;
-  console.log(`totals: ${t.ticks} ticks, ${t.elections} elections, ${t.proposalsCommitted} proposals committed, ${t.confChangesApplied} conf changes applied, ${t.snapshotsCreated} snapshots created, ${t.snapshotsSent} sent (in ${seedsWithSnapshots} seeds), ${t.crashes} crashes (${t.leaderKills} leader kills), ${t.partitions} partitions, ${t.messagesSent} messages (${t.messagesDropped} dropped, ${t.messagesDuplicated} duplicated)`);
+  console.log(`totals: ${t.ticks} ticks, ${t.elections} elections, ${t.proposalsCommitted} proposals committed, ${t.confChangesApplied} conf changes applied, ${t.snapshotsCreated} snapshots created, ${t.snapshotsSent} sent (in ${seedsWithSnapshots} seeds), ${t.readsServed} reads served, ${t.crashes} crashes (${t.leaderKills} leader kills), ${t.partitions} partitions, ${t.messagesSent} messages (${t.messagesDropped} dropped, ${t.messagesDuplicated} duplicated)`);
 }
 console.log(`${list.length - failed}/${list.length} seeds passed in ${secs.toFixed(1)} s`);
 process.exit(failed === 0 ? 0 : 1);

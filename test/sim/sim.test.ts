@@ -62,12 +62,12 @@ test('Figure 8 scripted: the checker catches a leader committing an old-term ent
 });
 
 // Seeds on which the leader-churn nemesis produces the Figure 8 schedule by
-// itself (found by `npm run sim -- --seeds 600 --profile churn --bug`; 3 and 5 members); the
+// itself (found by `npm run sim -- --seeds 400 --profile churn --bug`; 3 and 5 members); the
 // same seeds pass with the correct core.
-const bugSeeds = [38, 50, 68, 102, 109, 118, 136, 317];
+const bugSeeds = [3, 4, 50, 78, 88, 98, 108, 327];
 
 test('random seeds: the checker catches the injected bug, and the same seeds pass without it', () => {
-  for (const seed of asan ? [38, 109] : bugSeeds) {
+  for (const seed of asan ? [3, 4] : bugSeeds) {
     const o: SimOptions = { seed, members: membersForSeed(seed), steps, profile: 'churn' };
     const good = runSeed(o);
     assert.ok(good.ok, `seed ${seed} fails with the correct core: ${good.failure}\n  replay: ${replay(o)}`);

@@ -87,6 +87,7 @@ export interface SimStats {
   confChangesApplied: number;
   snapshotsCreated: number;
   snapshotsSent: number;
+  readsServed: number;
   maxTerm: number;
   maxCommit: number;
 }
@@ -105,6 +106,9 @@ const livenessCommitTicksMax = 60 * electionTicks;
 const eventsPerTickMax = 200_000;
 // Proposals in flight the nemesis keeps at most (bounds the log's growth).
 const clientProposalsPendingMax = 64;
+// ReadIndex requests in flight at most, and the ticks after which a client gives up on one.
+const readsPendingMax = 64;
+const readForgetTicks = 10 * electionTicks;
 // Ticks after which a client gives up on a proposal (it was dropped).
 const clientProposalForgetTicks = 10 * electionTicks;
 
@@ -242,6 +246,7 @@ export class Simulation {
     confChangesApplied: 0,
     snapshotsCreated: 0,
     snapshotsSent: 0,
+    readsServed: 0,
     maxTerm: 0,
     maxCommit: 0,
   };
@@ -269,6 +274,9 @@ export class Simulation {
   /** Client proposals not yet seen committed: payload -> tick proposed (forgotten after a while: lost with a leader change). */
   proposalsPending = new Map<string, number>();
   proposalSeq = 0;
+  /** Linearizable reads in flight: ctx -> the highest index known committed when the read was issued, and the tick. */
+  readsPending = new Map<string, { minIndex: number; at: number }>();
+  readSeq = 0;
   log: string[] = [];
 
   constructor(opts: SimOptions) {
@@ -411,6 +419,7 @@ export class Simulation {
       this.isolate(m, 'its commit moved');
     }
     if (rd.hardState) m.leaderCommit = rd.hardState.commit;
+    for (const rs of rd.readStates) this.checkRead(m, rs.index, rs.ctx);
     m.role = rd.role;
     if (rd.role === 'leader') this.recordLeader(m, m.term);
     if (rd.role === 'leader' && !m.ledTerms.has(m.term)) {
@@ -540,6 +549,13 @@ export class Simulation {
     if (reject) return;
     const d = m.synced;
     if (type === messageTypes.MsgAppResp) {
+      // Only acks of the member's current term. An ack of an older term can
+      // leave after the entries it covers were replaced by a newer leader
+      // (appended while a Ready was being synced, then truncated before the
+      // next one): harmless, because that leader's election shows no quorum
+      // of the old term can hold those entries, so the old leader cannot
+      // commit them by counting this ack.
+      if (term !== d.hardState?.term) return;
       const last = (d.snapshot?.index ?? 0) + d.log.length;
       if (index > last) throw new InvariantViolation(`durability: member ${m.id} acknowledges index ${index} to ${to} with only ${last} synced`);
     } else if (type === messageTypes.MsgVoteResp) {
@@ -598,6 +614,35 @@ export class Simulation {
       // The same payload at two indexes is no violation: a duplicated
       // forwarded proposal (MsgProp) is appended twice, as Raft allows.
     }
+  }
+
+  /**
+   * Linearizable reads: a read index covers every entry known committed
+   * (applied anywhere) before the read was issued; a smaller one would let
+   * the read miss a write that completed before it began.
+   */
+  checkRead(m: SimMember, index: number, ctx: Buffer): void {
+    const r = this.readsPending.get(ctx.toString());
+    if (!r) return;
+    this.readsPending.delete(ctx.toString());
+    this.stats.readsServed++;
+    if (index < r.minIndex) throw new InvariantViolation(`linearizability: member ${m.id} serves read ${ctx.toString()} at index ${index}, but index ${r.minIndex} was committed before the read began`);
+  }
+
+  read(target: SimMember): void {
+    if (!target.core) return;
+    if (this.readsPending.size >= readsPendingMax) {
+      for (const [c, r] of this.readsPending) if (this.tickNo - r.at > readForgetTicks) this.readsPending.delete(c);
+      if (this.readsPending.size >= readsPendingMax) return;
+    }
+    const ctx = `r${this.readSeq++}`;
+    try {
+      target.core.readIndex(Buffer.from(ctx));
+      this.readsPending.set(ctx, { minIndex: this.stats.maxCommit, at: this.tickNo });
+    } catch (e) {
+      if (!isNativeError(e)) throw e;
+    }
+    this.drive(target);
   }
 
   checkSnapshotState(m: SimMember, s: Snapshot, how: string): void {
@@ -816,6 +861,9 @@ export class Simulation {
     } else if (x < 0.61) {
       const up = this.upMembers();
       if (up.length) this.snapshot(r.pick(up));
+    } else if (x < 0.66) {
+      const l = this.leader();
+      this.read(l && r.chance(0.7) ? l : r.pick(all));
     }
   }
 
@@ -842,6 +890,7 @@ export class Simulation {
     const all = [...this.members.values()];
     const l = this.leader();
     if (l && r.chance(0.7)) for (let i = r.range(1, 2); i > 0; i--) this.propose(l);
+    if (r.chance(0.2)) this.read(l && r.chance(0.7) ? l : r.pick(all));
     const x = r.float();
     if (x < 0.12) {
       if (l) {
