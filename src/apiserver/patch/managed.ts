@@ -230,8 +230,8 @@ function checkApplied(applied: unknown, opts: ApplyOptions): JsonObject {
  * write). Throws 409 Conflict naming each conflicting field and its manager.
  */
 export function applyServerSide(live: object | null, applied: object, opts: ApplyOptions): { object: object } {
-  const config = checkApplied(applied, opts);
   const schema = schemaOf(opts.kind);
+  const config = writablePart(checkApplied(applied, opts), schema, opts.subresource);
   const apiVersion = apiVersionOf(opts.kind);
   const name = isObject(config.metadata) && typeof config.metadata.name === 'string' ? config.metadata.name : '';
 
@@ -239,7 +239,6 @@ export function applyServerSide(live: object | null, applied: object, opts: Appl
   try {
     // Nulls are not stored but are owned: applying `field: null` claims the field's removal.
     configSet = fieldSetOf(trackable(config), schema, true);
-    configSet = withoutResetFields(configSet, schema, opts.subresource);
   } catch (e) {
     if (e instanceof ListKeyError) throw errors.invalid(opts.kind.group, opts.kind.kind, name, [e.statusCause]);
     throw e;
@@ -343,23 +342,28 @@ function syncLastApplied(result: JsonObject, config: JsonObject): void {
 
 /**
  * The part of an applied configuration a write through this endpoint can
- * change: the main resource does not write status of kinds that have a
- * status subresource, and /status writes only status. The engine resets the
- * rest of the object; owning it would only make false conflicts later.
+ * change: the main resource does not write the status of kinds that have a
+ * status subresource, and /status writes only status. The rest is dropped
+ * before merging (the engine would reset it anyway), so the applier neither
+ * owns it nor conflicts over it.
  */
-function withoutResetFields(set: FieldSet, schema: TypeNode, subresource: string | undefined): FieldSet {
+function writablePart(config: JsonObject, schema: TypeNode, subresource: string | undefined): JsonObject {
   if (subresource === 'status') {
-    const only = new FieldSet();
-    const st = set.children.get('f:status');
-    if (st) only.children.set('f:status', st);
-    return only;
-  }
-  if (!subresource && schema.fields?.status) {
-    const out = set.clone();
-    out.children.delete('f:status');
+    const out: JsonObject = { apiVersion: config.apiVersion, kind: config.kind };
+    if (isObject(config.metadata)) {
+      const meta: JsonObject = {};
+      for (const k of ['name', 'namespace']) if (config.metadata[k] !== undefined) meta[k] = config.metadata[k];
+      out.metadata = meta;
+    }
+    if (config.status !== undefined) out.status = config.status;
     return out;
   }
-  return set;
+  if (!subresource && schema.fields?.status && config.status !== undefined) {
+    const out = { ...config };
+    delete out.status;
+    return out;
+  }
+  return config;
 }
 
 function isResetRequest(mf: unknown): boolean {

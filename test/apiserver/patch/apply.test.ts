@@ -242,6 +242,10 @@ test('status is not owned through the main resource, and a /status apply owns on
   assert.equal(entry(main, 'alpha').fieldsV1, { 'f:spec': { 'f:replicas': {} } });
   const st = applyServerSide(null, { ...withStatus, spec: { replicas: 5 } }, { manager: 'ctl', force: false, kind: DEPLOYMENT, now: T0, subresource: 'status' }).object as any;
   assert.equal(entry(st, 'ctl').fieldsV1, { 'f:status': { 'f:replicas': {} } });
+  // Status in a main-resource apply is neither merged nor a conflict with the status writer.
+  const running = stored(updateManagedFields(main, { ...main, status: { replicas: 2 } }, { manager: 'controller', operation: 'Update', kind: DEPLOYMENT, now: T1 }), 2);
+  const again = apply(running, withStatus, 'alpha', { now: T2 });
+  assert.equal(again.status, { replicas: 2 });
   // Kinds without a status subresource own whatever they apply.
   const cmOut = apply(null, { ...cm({ a: '1' }), status: { x: 1 } }, 'alpha', { kind: CONFIGMAP });
   assert.ok('f:status' in entry(cmOut, 'alpha').fieldsV1);
