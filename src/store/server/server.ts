@@ -342,7 +342,8 @@ export class EtcdServer {
           events: r.events.map(eventOut),
           canceled: r.canceled === true,
           compact_revision: r.compactRevision ?? 0,
-          cancel_reason: r.cancelReason ?? '',
+          // etcd says "compacted" by compact_revision alone, with no reason text.
+          cancel_reason: r.compactRevision ? '' : r.cancelReason ?? '',
         });
         if (r.canceled) break; // the store removed the watch (compacted history)
       }
