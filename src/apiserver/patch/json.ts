@@ -18,6 +18,25 @@ export const patchDepthMax = 1_000;
 
 export type JsonObject = { [key: string]: unknown };
 
+/**
+ * Sets a key on a plain object. A key spelled `__proto__` is legal in
+ * Kubernetes data (a ConfigMap key) and must become a property, not replace
+ * the object's prototype as plain assignment would.
+ */
+export function setKey(o: JsonObject, k: string, v: unknown): void {
+  if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
+}
+
+export function hasKey(o: JsonObject, k: string): boolean {
+  return Object.prototype.hasOwnProperty.call(o, k);
+}
+
+/** An own property only: `o['__proto__']` or `o['constructor']` must never reach the prototype chain. */
+export function getKey(o: JsonObject, k: string): unknown {
+  return hasKey(o, k) ? o[k] : undefined;
+}
+
 export function isObject(v: unknown): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -48,7 +67,7 @@ export function cloneJson<T>(v: T, depth = 0): T {
     const out: JsonObject = {};
     for (const k of Object.keys(v)) {
       const x = v[k];
-      if (x !== undefined) out[k] = cloneJson(x, depth + 1);
+      if (x !== undefined) setKey(out, k, cloneJson(x, depth + 1));
     }
     return out as T;
   }
@@ -137,7 +156,7 @@ function mergeInto(target: unknown, patch: unknown, depth: number): unknown {
   for (const k of Object.keys(patch)) {
     const v = patch[k];
     if (v === null) delete out[k];
-    else if (v !== undefined) out[k] = mergeInto(out[k], v, depth + 1);
+    else if (v !== undefined) setKey(out, k, mergeInto(hasKey(out, k) ? out[k] : undefined, v, depth + 1));
   }
   return out;
 }

@@ -22,7 +22,7 @@
 // for a well-formed reason (lists of lists, fields outside `$retainKeys`) is
 // 422 Invalid, as Kubernetes answers.
 import { errors, StatusError } from '../errors.ts';
-import { cloneJson, decodeBody, isObject, jsonEqual, patchDepthMax, type JsonObject } from './json.ts';
+import { cloneJson, decodeBody, getKey, isObject, jsonEqual, patchDepthMax, setKey, type JsonObject } from './json.ts';
 import { childNode, schemaFor, type GroupVersionKind, type ListSchema, type TypeNode } from './schema.ts';
 
 const directiveMarker = '$patch';
@@ -76,10 +76,10 @@ function mergeMap(original: JsonObject, patchIn: JsonObject, t: TypeNode, ctx: C
     const values = patch[k];
     delete patch[k];
     if (!Array.isArray(values)) throw errors.badRequest(`invalid patch: ${k} must be a list of primitive values`);
-    const current = original[field];
+    const current = getKey(original, field);
     if (current === undefined) continue;
     if (!Array.isArray(current)) throw errors.badRequest(`invalid patch: ${k} names ${field}, which is not a list`);
-    original[field] = current.filter((v) => !values.some((d) => jsonEqual(d, v)));
+    setKey(original, field, current.filter((v) => !values.some((d) => jsonEqual(d, v))));
   }
 
   for (const k of Object.keys(patch)) {
@@ -91,25 +91,25 @@ function mergeMap(original: JsonObject, patchIn: JsonObject, t: TypeNode, ctx: C
     }
     if (pv === undefined) continue;
     const child = childNode(t, k);
-    const ov = original[k];
+    const ov = getKey(original, k);
     if (ov === undefined || ov === null) {
       // New subtrees are merged into an empty container so that directives
       // and nulls inside them never reach the stored object.
       if (isObject(pv)) {
         if (pv[directiveMarker] === 'delete') continue;
-        original[k] = mergeMap({}, pv, child, descend(ctx));
-      } else if (Array.isArray(pv)) original[k] = mergeList([], pv, child, k, descend(ctx));
-      else original[k] = pv;
+        setKey(original, k, mergeMap({}, pv, child, descend(ctx)));
+      } else if (Array.isArray(pv)) setKey(original, k, mergeList([], pv, child, k, descend(ctx)));
+      else setKey(original, k, pv);
       continue;
     }
     if (isObject(ov) && isObject(pv)) {
       if (pv[directiveMarker] === 'delete') delete original[k];
-      else original[k] = mergeMap(ov, pv, child, descend(ctx));
+      else setKey(original, k, mergeMap(ov, pv, child, descend(ctx)));
     } else if (Array.isArray(ov) && Array.isArray(pv)) {
-      original[k] = mergeList(ov, pv, child, k, descend(ctx));
+      setKey(original, k, mergeList(ov, pv, child, k, descend(ctx)));
     } else {
       // Kinds differ (or a scalar): the patch value wins, as in a merge patch.
-      original[k] = isObject(pv) ? mergeMap({}, pv, child, descend(ctx)) : Array.isArray(pv) ? mergeList([], pv, child, k, descend(ctx)) : pv;
+      setKey(original, k, isObject(pv) ? mergeMap({}, pv, child, descend(ctx)) : Array.isArray(pv) ? mergeList([], pv, child, k, descend(ctx)) : pv);
     }
   }
   return original;
@@ -140,8 +140,8 @@ function applySetElementOrder(original: JsonObject, patch: JsonObject, t: TypeNo
     if (!Array.isArray(order)) throw errors.badRequest(`invalid patch: ${key} must be a list`);
     const ls = childNode(t, field).list;
     if (!ls || ls.smp !== 'merge') continue; // Ordering a replaced list is meaningless: the patch list is the order.
-    const ov = original[field];
-    const pv = patch[field];
+    const ov = getKey(original, field);
+    const pv = getKey(patch, field);
     if (pv === null) continue; // The field is deleted; the loop over the patch does it.
     if ((ov !== undefined && !Array.isArray(ov)) || (pv !== undefined && !Array.isArray(pv))) {
       throw errors.badRequest(`invalid patch: ${key} names ${field}, which is not a list`);
@@ -163,7 +163,7 @@ function applySetElementOrder(original: JsonObject, patch: JsonObject, t: TypeNo
     const inOrder = (x: unknown) => indexIn(order, x, mergeKey) >= 0;
     const patchItems = merged.filter(inOrder);
     const serverOnly = merged.filter((x) => !inOrder(x));
-    original[field] = normalizeElementOrder(patchItems, serverOnly, order, origList, mergeKey);
+    setKey(original, field, normalizeElementOrder(patchItems, serverOnly, order, origList, mergeKey));
     delete patch[field];
   }
 }

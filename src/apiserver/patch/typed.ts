@@ -15,7 +15,7 @@
 // the applier's mistake and become a 422.
 import type { StatusCause } from 'kubernetes-types/meta/v1.js';
 import { FieldSet, fieldKey, itemKey, valueKey } from './fieldset.ts';
-import { cloneJson, isObject, jsonEqual, patchDepthMax, type JsonObject } from './json.ts';
+import { cloneJson, getKey, hasKey, isObject, jsonEqual, patchDepthMax, setKey, type JsonObject } from './json.ts';
 import { childNode, type ListSchema, type TypeNode } from './schema.ts';
 import { errors } from '../errors.ts';
 
@@ -117,7 +117,7 @@ export function stripNulls(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(stripNulls);
   if (isObject(v)) {
     const out: JsonObject = {};
-    for (const k of Object.keys(v)) if (v[k] !== null && v[k] !== undefined) out[k] = stripNulls(v[k]);
+    for (const k of Object.keys(v)) if (v[k] !== null && v[k] !== undefined) setKey(out, k, stripNulls(v[k]));
     return out;
   }
   return v;
@@ -187,7 +187,7 @@ export function mergeApplied(lhs: unknown, rhs: unknown, t: TypeNode, depth = 0)
       const rv = rhs[k];
       if (rv === undefined) continue;
       if (rv === null) delete out[k];
-      else out[k] = mergeApplied(lhs[k], rv, childNode(t, k), depth + 1);
+      else setKey(out, k, mergeApplied(hasKey(lhs, k) ? lhs[k] : undefined, rv, childNode(t, k), depth + 1));
     }
     return out;
   }
@@ -273,11 +273,11 @@ function compareAt(lhs: unknown, rhs: unknown, t: TypeNode, c: Comparison, path:
     if (t.atomic || (lk.length === 0 && rk.length === 0)) return compareLeaf(lhs, rhs, c, path);
     for (const k of lk) {
       path.push(fieldKey(k));
-      compareAt(l[k], r[k], childNode(t, k), c, path, depth + 1);
+      compareAt(l[k], getKey(r, k), childNode(t, k), c, path, depth + 1);
       path.pop();
     }
     for (const k of rk) {
-      if (l[k] !== undefined) continue;
+      if (getKey(l, k) !== undefined) continue;
       path.push(fieldKey(k));
       compareAt(undefined, r[k], childNode(t, k), c, path, depth + 1);
       path.pop();
@@ -339,7 +339,7 @@ function pruneAt(v: unknown, remove: FieldSet, keep: FieldSet | undefined, t: Ty
     for (const [key, rm] of remove.children) {
       if (!key.startsWith('f:')) continue;
       const name = key.slice(2);
-      if (!(name in v) || protectedKeys?.includes(name)) continue;
+      if (!hasKey(v, name) || protectedKeys?.includes(name)) continue;
       const kp = keep?.children.get(key);
       if (rm.member && (!kp || kp.isEmpty())) {
         delete v[name];
