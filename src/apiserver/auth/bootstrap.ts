@@ -2,8 +2,10 @@
 // creates them: cluster-admin bound to system:masters; the user-facing roles
 // admin, edit and view, built by aggregation from system:aggregate-to-*
 // roles (so that extensions can add rules by labelling their own
-// ClusterRoles); discovery, basic-user and public-info-viewer bound to the
-// groups Kubernetes binds them to. Every object carries the labels and the
+// ClusterRoles); discovery, basic-user, public-info-viewer, monitoring and
+// service-account-issuer-discovery bound to the groups Kubernetes binds them
+// to; and system:kube-scheduler for the user of that name (the scheduler's
+// client certificate, CN system:kube-scheduler). Every object carries the labels and the
 // autoupdate annotation Kubernetes puts on its defaults.
 import type { ClusterRole, ClusterRoleBinding, PolicyRule } from 'kubernetes-types/rbac/v1.js';
 import { effectiveClusterRoleRules } from './rbac.ts';
@@ -30,14 +32,41 @@ function clusterRole(name: string, rules: PolicyRule[], extraLabels: Record<stri
   return r;
 }
 
-function groupBinding(name: string, role: string, groups: string[]): ClusterRoleBinding {
+function binding(name: string, role: string, subjects: { kind: 'Group' | 'User'; name: string }[]): ClusterRoleBinding {
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'ClusterRoleBinding',
     metadata: { name, labels: { ...defaultLabels }, annotations: { ...defaultAnnotations } },
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
-    subjects: groups.map((g) => ({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: g })),
+    subjects: subjects.map((s) => ({ apiGroup: 'rbac.authorization.k8s.io', kind: s.kind, name: s.name })),
   };
+}
+
+function groupBinding(name: string, role: string, groups: string[]): ClusterRoleBinding {
+  return binding(name, role, groups.map((g) => ({ kind: 'Group', name: g })));
+}
+
+/** What the scheduler reads and writes: pods and their bindings, nodes, the objects its plugins consult, its leader lease and events. */
+function schedulerRules(): PolicyRule[] {
+  return [
+    rule(['create', 'patch', 'update'], ['', 'events.k8s.io'], ['events']),
+    rule(['create'], ['coordination.k8s.io'], ['leases']),
+    { verbs: ['get', 'update'], apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['kube-scheduler'] },
+    rule(['create'], [''], ['endpoints']),
+    { verbs: ['get', 'update'], apiGroups: [''], resources: ['endpoints'], resourceNames: ['kube-scheduler'] },
+    rule(read, [''], ['nodes']),
+    rule(['delete', 'get', 'list', 'watch'], [''], ['pods']),
+    rule(['create'], [''], ['bindings', 'pods/binding']),
+    rule(['patch', 'update'], [''], ['pods/status']),
+    rule(read, [''], ['replicationcontrollers', 'services', 'namespaces', 'persistentvolumeclaims', 'persistentvolumes']),
+    rule(read, ['apps', 'extensions'], ['replicasets']),
+    rule(read, ['apps'], ['statefulsets']),
+    rule(read, ['policy'], ['poddisruptionbudgets']),
+    rule(read, ['storage.k8s.io'], ['storageclasses', 'csinodes', 'csidrivers', 'csistoragecapacities']),
+    rule(['create'], ['authentication.k8s.io'], ['tokenreviews']),
+    rule(['create'], ['authorization.k8s.io'], ['subjectaccessreviews']),
+    rule(read, [''], ['configmaps']),
+  ];
 }
 
 const toAdmin = 'rbac.authorization.k8s.io/aggregate-to-admin';
@@ -116,12 +145,18 @@ export function bootstrapRbac(): BootstrapRbac {
       rule(['create'], ['authentication.k8s.io'], ['selfsubjectreviews']),
     ]),
     clusterRole('system:public-info-viewer', [urls(['get'], ['/healthz', '/livez', '/readyz', '/version', '/version/'])]),
+    clusterRole('system:monitoring', [urls(['get'], ['/healthz', '/healthz/*', '/livez', '/livez/*', '/readyz', '/readyz/*', '/metrics', '/metrics/slis'])]),
+    clusterRole('system:service-account-issuer-discovery', [urls(['get'], ['/.well-known/openid-configuration', '/.well-known/openid-configuration/', '/openid/v1/jwks', '/openid/v1/jwks/'])]),
+    clusterRole('system:kube-scheduler', schedulerRules()),
   ];
   const clusterRoleBindings: ClusterRoleBinding[] = [
     groupBinding('cluster-admin', 'cluster-admin', [wellKnown.mastersGroup]),
     groupBinding('system:discovery', 'system:discovery', [wellKnown.allAuthenticated]),
     groupBinding('system:basic-user', 'system:basic-user', [wellKnown.allAuthenticated]),
     groupBinding('system:public-info-viewer', 'system:public-info-viewer', [wellKnown.allAuthenticated, wellKnown.allUnauthenticated]),
+    groupBinding('system:monitoring', 'system:monitoring', ['system:monitoring']),
+    groupBinding('system:service-account-issuer-discovery', 'system:service-account-issuer-discovery', [wellKnown.serviceAccountsGroup]),
+    binding('system:kube-scheduler', 'system:kube-scheduler', [{ kind: 'User', name: 'system:kube-scheduler' }]),
   ];
   return { clusterRoles, clusterRoleBindings };
 }

@@ -343,4 +343,23 @@ test('role changes take effect on the next request: added, replaced and removed 
   assert.ok(await allowed(z, get));
 });
 
+test('bootstrap: monitoring, issuer discovery and the scheduler', async () => {
+  const { z } = bootstrapAuthorizer();
+  assert.ok(await allowed(z, nonResource(user('prom', ['system:monitoring']), 'get', '/metrics')));
+  assert.ok(await allowed(z, nonResource(user('prom', ['system:monitoring']), 'get', '/readyz/etcd')));
+  assert.not.ok(await allowed(z, nonResource(user('dan'), 'get', '/metrics')));
+  const sa = user('system:serviceaccount:a:b', ['system:serviceaccounts', 'system:serviceaccounts:a']);
+  assert.ok(await allowed(z, nonResource(sa, 'get', '/openid/v1/jwks')));
+  assert.ok(await allowed(z, nonResource(sa, 'get', '/.well-known/openid-configuration')));
+  const sched = user('system:kube-scheduler');
+  assert.ok(await allowed(z, req(sched, 'create', 'pods', { namespace: 'x', name: 'p', subresource: 'binding' })));
+  assert.ok(await allowed(z, req(sched, 'watch', 'pods')));
+  assert.ok(await allowed(z, req(sched, 'update', 'pods', { namespace: 'x', name: 'p', subresource: 'status' })));
+  assert.ok(await allowed(z, req(sched, 'list', 'nodes')));
+  assert.ok(await allowed(z, req(sched, 'update', 'leases', { apiGroup: 'coordination.k8s.io', namespace: 'kube-system', name: 'kube-scheduler' })));
+  assert.not.ok(await allowed(z, req(sched, 'update', 'leases', { apiGroup: 'coordination.k8s.io', namespace: 'kube-system', name: 'kube-controller-manager' })));
+  assert.not.ok(await allowed(z, req(sched, 'create', 'pods', { namespace: 'x' })));
+  assert.not.ok(await allowed(z, req(sched, 'get', 'secrets', { namespace: 'x', name: 's' })));
+});
+
 test.run();

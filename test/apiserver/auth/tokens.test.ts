@@ -244,4 +244,16 @@ test('issueTokenRequest: defaults to an hour, checks the spec, reports the expir
   await invalid({ boundObjectRef: { kind: 'Pod' } }, /spec.boundObjectRef.name: Required value/);
 });
 
+test('union with client certificates: a valid certificate wins, a foreign one does not block a good token', async () => {
+  const { ensurePki, CertificateAuthenticator } = await import('../../../src/apiserver/auth/index.ts');
+  const ours = await ensurePki(newDir(), { hosts: [] });
+  const theirs = await ensurePki(newDir(), { hosts: [] });
+  const union = new UnionAuthenticator([new CertificateAuthenticator(ours.caCertPem), new TokenFileAuthenticator('tok,alice,a1\n')]);
+  const cert = (pem: string) => new crypto.X509Certificate(pem);
+  assert.is((await union.authenticate({}, cert(ours.adminCertPem)))?.username, 'admin');
+  assert.is((await union.authenticate(bearer('tok'), cert(theirs.adminCertPem)))?.username, 'alice');
+  await rejects401(union.authenticate({}, cert(theirs.adminCertPem)));
+  assert.is(await union.authenticate({}, undefined), null);
+});
+
 test.run();
