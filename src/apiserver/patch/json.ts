@@ -86,7 +86,7 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
     const ka = Object.keys(a).filter((k) => a[k] !== undefined);
     const kb = Object.keys(b).filter((k) => b[k] !== undefined);
     if (ka.length !== kb.length) return false;
-    for (const k of ka) if (!(k in b) || !jsonEqual(a[k], b[k])) return false;
+    for (const k of ka) if (!hasKey(b, k) || !jsonEqual(a[k], b[k])) return false;
     return true;
   }
   return false;

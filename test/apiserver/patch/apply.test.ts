@@ -275,4 +275,23 @@ test('associative list order after apply: shared items follow the applied order,
   assert.equal(names(apply(live, c(['a', 'x']), 'beta', { now: T1 })), ['a', 'b', 'c', 'x']);
 });
 
+test('handing a field over to a controller: a second applier co-owns it, then the first drops it without removing it', () => {
+  const full = (replicas?: number) => deploy({ ...(replicas === undefined ? {} : { replicas }), template: template([nginx()]) });
+  const v1 = stored(apply(null, full(3), 'deployer'), 1);
+  // The hand-over manager applies only the field, with its current value: no conflict, shared ownership.
+  const v2 = stored(apply(v1, deploy({ replicas: 3 }), 'handover', { now: T1 }), 2);
+  // The main configuration stops naming replicas: the value stays because the hand-over manager owns it.
+  const v3 = stored(apply(v2, full(), 'deployer', { now: T2 }), 3);
+  assert.is(v3.spec.replicas, 3);
+  assert.not.ok('f:replicas' in entry(v3, 'deployer').fieldsV1['f:spec']);
+  // A controller scaling through ordinary updates now takes the field from the hand-over manager alone.
+  const scaled = structuredClone(v3);
+  scaled.spec.replicas = 8;
+  const v4 = updateManagedFields(v3, scaled, { manager: 'autoscaler', operation: 'Update', kind: DEPLOYMENT, now: T3 }) as any;
+  assert.is(entry(v4, 'handover'), undefined);
+  assert.ok('f:replicas' in entry(v4, 'autoscaler', 'Update').fieldsV1['f:spec']);
+  // And the deployer's next apply no longer fights the controller.
+  assert.is(apply(stored(v4, 4), full(), 'deployer', { now: T3 }).spec.replicas, 8);
+});
+
 test.run();
