@@ -198,6 +198,7 @@ export class EmbeddedStore implements ClusterStore {
   private sizeCache = -1;
   /** Runs request timeouts; keeps the process alive only while requests wait (all other timers are unref'd). */
   private sweepTimer: NodeJS.Timeout;
+  private readsWaiting = 0;
 
   private nextProposalId = 1;
   /** Insertion order = deadline order (one timeout for all), so the sweep stops at the first live one. */
@@ -265,6 +266,7 @@ export class EmbeddedStore implements ClusterStore {
       seed: opts.seed,
       snapshotEntries: opts.snapshotEntries,
       snapshotCatchUpEntries: opts.snapshotCatchUpEntries,
+      readTimeoutMs: this.requestTimeoutMs,
       walSegmentBytes: opts.walSegmentBytes,
       testingFailFdatasyncAfter: opts.testingFailFdatasyncAfter,
       stateMachine: {
@@ -551,7 +553,7 @@ export class EmbeddedStore implements ClusterStore {
       this.memberWaiters.delete(id);
       w.reject(new KeelsonError('timeout'));
     }
-    if (this.waiters.size === 0 && this.memberWaiters.size === 0) this.sweepTimer.unref();
+    if (this.waiters.size === 0 && this.memberWaiters.size === 0 && this.readsWaiting === 0) this.sweepTimer.unref();
   }
 
   private failWaiters(err: Error): void {
@@ -567,16 +569,14 @@ export class EmbeddedStore implements ClusterStore {
     return this.sizeCache;
   }
 
-  /** Waits for a linearizable read point, within the request timeout. */
+  /** Waits for a linearizable read point (the driver fails it with 'timeout' past requestTimeoutMs). */
   private async linearize(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new KeelsonError('timeout', 'no read index')), this.requestTimeoutMs);
-    });
+    this.readsWaiting++;
+    this.sweepTimer.ref();
     try {
-      await Promise.race([this.driver.readIndex(), timeout]);
+      await this.driver.readIndex();
     } finally {
-      clearTimeout(timer);
+      this.readsWaiting--;
     }
   }
 

@@ -116,6 +116,8 @@ export interface RaftDriverOptions {
   applyInflightBatchesMax?: number;
   /** Linearizable reads waiting at once. Default 100,000. */
   readWaitersMax?: number;
+  /** A linearizable read not served within this fails with 'timeout' (checked on ticks). Default 7,000. */
+  readTimeoutMs?: number;
   /** Called (synchronously) when the known leader or this member's role changes. */
   onLeaderChange?: (lead: number, term: number, role: RaftRole) => void;
   onFatal?: (err: Error) => void;
@@ -129,9 +131,12 @@ interface ReadRound {
   waiters: { resolve: () => void; reject: (e: unknown) => void }[];
   issuedTick: number;
   issues: number;
+  createdMs: number;
 }
 
 const EMPTY = Buffer.alloc(0);
+/** One keyspace copy serves every follower that needs a snapshot within this window. */
+const snapshotPayloadReuseMs = 5000;
 
 export class RaftDriver {
   readonly id: number;
@@ -147,6 +152,7 @@ export class RaftDriver {
   private readonly proposalBatchBytesMax: number;
   private readonly applyInflightBatchesMax: number;
   private readonly readWaitersMax: number;
+  private readonly readTimeoutMs: number;
   private stopTimer: (() => void) | null = null;
 
   // Ready loop
@@ -206,6 +212,7 @@ export class RaftDriver {
     this.proposalBatchBytesMax = opts.proposalBatchBytesMax ?? 4 * 1024 * 1024;
     this.applyInflightBatchesMax = opts.applyInflightBatchesMax ?? 4;
     this.readWaitersMax = opts.readWaitersMax ?? 100_000;
+    this.readTimeoutMs = opts.readTimeoutMs ?? 7000;
 
     this.wal = Wal.open({
       dir: opts.walDir, clusterId: opts.clusterId, memberId: opts.id,
@@ -287,8 +294,16 @@ export class RaftDriver {
     this.node.tick();
     // A read round whose answer was lost (no leader, a dropped message) is
     // asked again every election timeout.
+    const now = performance.now();
     for (const r of this.rounds.values()) {
-      if (this.ticks - r.issuedTick >= this.electionTicks) this.issueRound(r);
+      if (now - r.createdMs > this.readTimeoutMs) {
+        this.rounds.delete(r.id);
+        this.readWaiting -= r.waiters.length;
+        const err = new KeelsonError('timeout', 'no read index (no leader?)');
+        for (const w of r.waiters) w.reject(err);
+      } else if (this.ticks - r.issuedTick >= this.electionTicks) {
+        this.issueRound(r);
+      }
     }
     this.kick();
   }
@@ -375,7 +390,7 @@ export class RaftDriver {
     if (this.readWaiting >= this.readWaitersMax) return Promise.reject(new KeelsonError('too many requests', `${this.readWaitersMax} reads waiting`));
     let round = this.openRound;
     if (round === null) {
-      const r: ReadRound = { id: this.nextRound++, waiters: [], issuedTick: 0, issues: 0 };
+      const r: ReadRound = { id: this.nextRound++, waiters: [], issuedTick: 0, issues: 0, createdMs: performance.now() };
       round = this.openRound = r;
       queueMicrotask(() => {
         this.openRound = null;
@@ -576,10 +591,13 @@ export class RaftDriver {
       const now = Date.now();
       // One copy serves every follower that needs one within a few seconds:
       // any copy at or above the marker's index is a valid snapshot.
-      if (!this.payloadCache || now - this.payloadCache.at > 5000) {
+      if (!this.payloadCache || now - this.payloadCache.at > snapshotPayloadReuseMs) {
         const p = this.sm.snapshotPayload();
-        this.payloadCache = { promise: p, at: now };
-        p.catch(() => { this.payloadCache = null; });
+        const entry = { promise: p, at: now };
+        this.payloadCache = entry;
+        p.catch(() => { if (this.payloadCache === entry) this.payloadCache = null; });
+        // Do not hold a copy of the whole keyspace in memory longer than it is useful.
+        setTimeout(() => { if (this.payloadCache === entry) this.payloadCache = null; }, snapshotPayloadReuseMs).unref();
       }
       const data = await this.payloadCache.promise;
       if (this.closed) return;
