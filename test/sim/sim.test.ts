@@ -62,9 +62,9 @@ test('Figure 8 scripted: the checker catches a leader committing an old-term ent
 });
 
 // Seeds on which the leader-churn nemesis produces the Figure 8 schedule by
-// itself (found by `npm run sim -- --seeds 400 --profile churn --bug`; 3 and 5 members); the
+// itself (found by `npm run sim -- --seeds 300 --profile churn --bug`; 3 and 5 members); the
 // same seeds pass with the correct core.
-const bugSeeds = [3, 4, 50, 78, 88, 98, 108, 327];
+const bugSeeds = [3, 4, 8, 31, 50, 98, 108, 299];
 
 test('random seeds: the checker catches the injected bug, and the same seeds pass without it', () => {
   for (const seed of asan ? [3, 4] : bugSeeds) {

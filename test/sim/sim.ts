@@ -207,6 +207,20 @@ function chainDigest(prev: string, e: Entry): string {
   return createHash('sha1').update(prev).update(`|${e.index}|${e.term}|${e.type}|`).update(e.data).digest('base64');
 }
 
+/** Writes entries to a disk's log: an entry at an index already held supersedes the log from there on. */
+function appendLog(id: number, d: DiskState, ents: Entry[]): void {
+  const first = ents[0].index;
+  const base = d.snapshot?.index ?? 0;
+  if (first <= base) throw new InvariantViolation(`member ${id}: Ready entries start at ${first}, at or below the snapshot ${base}`);
+  const keep = first - base - 1;
+  if (keep > d.log.length) throw new InvariantViolation(`member ${id}: Ready entries start at ${first}, leaving a gap after ${base + d.log.length}`);
+  d.log.length = keep;
+  for (const e of ents) {
+    if (e.index !== base + d.log.length + 1) throw new InvariantViolation(`member ${id}: Ready entries not consecutive at ${e.index}`);
+    d.log.push({ index: e.index, term: e.term, type: e.type, data: Buffer.from(e.data) });
+  }
+}
+
 function cloneDisk(d: DiskState): DiskState {
   return { hardState: d.hardState, snapshot: d.snapshot, log: d.log.slice() };
 }
@@ -353,12 +367,32 @@ export class Simulation {
     // What survives: the synced state; sometimes everything written (the
     // unsynced writes happened to reach the disk). Both are states the disk
     // could really be in after a power loss.
-    const keepWritten = this.rnd.chance(0.25);
-    if (keepWritten) m.synced = cloneDisk(m.written);
+    // Or a prefix of the unsynced write (a torn tail that the WAL cuts off
+    // at open): the snapshot marker first, then the entries in order, the
+    // hard state last, as the driver appends them.
+    const x = this.rnd.float();
+    let kept = '';
+    if (x < 0.2) {
+      m.synced = cloneDisk(m.written);
+      kept = ', unsynced writes survive';
+    } else if (x < 0.4 && m.pending) {
+      const rd = m.pending;
+      const d = cloneDisk(m.synced);
+      if (rd.snapshot) {
+        d.snapshot = rd.snapshot;
+        d.log = [];
+      }
+      const ents = parseEntries(rd.entries);
+      const k = this.rnd.int(ents.length + 1);
+      if (k > 0) appendLog(m.id, d, ents.slice(0, k));
+      if (k === ents.length && rd.hardState) d.hardState = rd.hardState;
+      m.synced = d;
+      kept = `, ${k} of ${ents.length} unsynced entries survive${k === ents.length && rd.hardState ? ' and the hard state' : ''}`;
+    }
     m.core = null;
     m.pending = null;
     this.stats.crashes++;
-    this.trace(`crash ${m.id} (${why}${keepWritten ? ', unsynced writes survive' : ''})`);
+    this.trace(`crash ${m.id} (${why}${kept})`);
   }
 
   restart(m: SimMember): void {
@@ -400,16 +434,7 @@ export class Simulation {
     }
     const ents = parseEntries(rd.entries);
     if (ents.length) {
-      const first = ents[0].index;
-      const base = d.snapshot?.index ?? 0;
-      if (first <= base) throw new InvariantViolation(`member ${m.id}: Ready entries start at ${first}, at or below the snapshot ${base}`);
-      const keep = first - base - 1;
-      if (keep > d.log.length) throw new InvariantViolation(`member ${m.id}: Ready entries start at ${first}, leaving a gap after ${base + d.log.length}`);
-      d.log.length = keep;
-      for (const e of ents) {
-        if (e.index !== base + d.log.length + 1) throw new InvariantViolation(`member ${m.id}: Ready entries not consecutive at ${e.index}`);
-        d.log.push({ index: e.index, term: e.term, type: e.type, data: Buffer.from(e.data) });
-      }
+      appendLog(m.id, d, ents);
       for (let i = ents.length - 1; i >= 0; i--) this.checkLogMatching(m, d, ents[i].index);
     }
     if (this.opts.profile === 'churn' && this.phase === 'safety' && rd.role === 'leader' && rd.hardState && rd.hardState.commit > (m.leaderCommit ?? 0) && this.rnd.chance(0.25)) {
