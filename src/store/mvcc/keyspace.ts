@@ -638,6 +638,10 @@ export class Keyspace implements StateMachine {
     const byCreate = minCreate > 0 || maxCreate > 0;
     this.walk(req.key, req.rangeEnd, atRev, (vk) => {
       let rec: Buffer | undefined;
+      // As etcd: count is every key in the range; the revision filters only
+      // thin out the kvs returned (and countOnly ignores them).
+      count++;
+      if (req.countOnly) return true;
       if (filtered) {
         const mod = versionMain(vk);
         if (minMod > 0 && mod < minMod) return true;
@@ -649,8 +653,6 @@ export class Keyspace implements StateMachine {
           if (maxCreate > 0 && create > maxCreate) return true;
         }
       }
-      count++;
-      if (req.countOnly) return true;
       if (collectAll || limit === 0 || kvs.length < limit) kvs.push(makeKv(versionUserKey(vk), vk, rec ?? this.record(vk, txn), req.keysOnly === true));
       return true;
     }, txn);
@@ -660,7 +662,7 @@ export class Keyspace implements StateMachine {
     if (limit > 0 && kvs.length > limit) {
       kvs.length = limit;
       more = true;
-    } else if (limit > 0 && count > kvs.length) {
+    } else if (limit > 0 && !collectAll && count > kvs.length) {
       more = true;
     }
     return { header: { revision: headerRev }, kvs, more, count };
