@@ -270,6 +270,7 @@ function compareAt(lhs: unknown, rhs: unknown, t: TypeNode, c: Comparison, path:
     const r = (rhs ?? EMPTY_OBJECT) as JsonObject;
     const lk = definedKeys(l);
     const rk = definedKeys(r);
+    if (lk.length === 0 && rk.length === 0 && t.struct) return; // An always-present struct: absent and empty are the same.
     if (t.atomic || (lk.length === 0 && rk.length === 0)) return compareLeaf(lhs, rhs, c, path);
     for (const k of lk) {
       path.push(fieldKey(k));
@@ -289,7 +290,7 @@ function compareAt(lhs: unknown, rhs: unknown, t: TypeNode, c: Comparison, path:
   if (!lArr || !rArr) return compareLeaf(lhs, rhs, c, path);
   const l = (lhs ?? EMPTY_LIST) as unknown[];
   const r = (rhs ?? EMPTY_LIST) as unknown[];
-  if (l.length === 0 && r.length === 0) return compareLeaf(lhs, rhs, c, path);
+  if (l.length === 0 && r.length === 0) return t.struct ? undefined : compareLeaf(lhs, rhs, c, path);
   const lKeys = keyedList(t, l, '', false);
   const rKeys = keyedList(t, r, '', false);
   if (!lKeys || !rKeys) return compareLeaf(lhs, rhs, c, path);

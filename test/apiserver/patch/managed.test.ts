@@ -196,4 +196,10 @@ test('passing an apply result through updateManagedFields leaves the applier own
   assert.is(entry(v2, 'writer').time, T0, 'the tracker took nothing this time');
 });
 
+test('an empty always-present struct (status: {}) is not a change, an empty optional map is', () => {
+  const d = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd', annotations: {} }, spec: { replicas: 1 }, status: {} };
+  const f = entry(update(null, frozen(d), 'm', T0, DEPLOYMENT), 'm').fieldsV1;
+  assert.equal(f, { 'f:metadata': { 'f:annotations': {} }, 'f:spec': { 'f:replicas': {} } });
+});
+
 test.run();
