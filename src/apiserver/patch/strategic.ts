@@ -85,7 +85,8 @@ function mergeMap(original: JsonObject, patchIn: JsonObject, t: TypeNode, ctx: C
   for (const k of Object.keys(patch)) {
     const pv = patch[k];
     if (k.startsWith('$')) throw errors.badRequest(`unknown strategic merge patch directive: ${k}`);
-    if (pv === null) {
+    // null and `{$patch: delete}` both delete the field, whatever it held.
+    if (pv === null || (isObject(pv) && pv[directiveMarker] === 'delete')) {
       delete original[k];
       continue;
     }
@@ -95,16 +96,13 @@ function mergeMap(original: JsonObject, patchIn: JsonObject, t: TypeNode, ctx: C
     if (ov === undefined || ov === null) {
       // New subtrees are merged into an empty container so that directives
       // and nulls inside them never reach the stored object.
-      if (isObject(pv)) {
-        if (pv[directiveMarker] === 'delete') continue;
-        setKey(original, k, mergeMap({}, pv, child, descend(ctx)));
-      } else if (Array.isArray(pv)) setKey(original, k, mergeList([], pv, child, k, descend(ctx)));
+      if (isObject(pv)) setKey(original, k, mergeMap({}, pv, child, descend(ctx)));
+      else if (Array.isArray(pv)) setKey(original, k, mergeList([], pv, child, k, descend(ctx)));
       else setKey(original, k, pv);
       continue;
     }
     if (isObject(ov) && isObject(pv)) {
-      if (pv[directiveMarker] === 'delete') delete original[k];
-      else setKey(original, k, mergeMap(ov, pv, child, descend(ctx)));
+      setKey(original, k, mergeMap(ov, pv, child, descend(ctx)));
     } else if (Array.isArray(ov) && Array.isArray(pv)) {
       setKey(original, k, mergeList(ov, pv, child, k, descend(ctx)));
     } else {
