@@ -6,6 +6,8 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import { EmbeddedCluster, startCluster } from '../../../src/store/embedded/cluster.ts';
 import { EmbeddedStore } from '../../../src/store/embedded.ts';
+import { MemoryNetwork } from '../../../src/store/raft/memory.ts';
+import type { Transport } from '../../../src/store/raft/transport.ts';
 import { tempDir } from '../mvcc/helpers.ts';
 
 const b = (s: string) => Buffer.from(s);
@@ -214,6 +216,49 @@ test('5 members: two stopped, the other three go on; removing the leader elects 
     await l2.put(b('five'), b('3'));
     assert.is((await f.range(b('five'))).kvs[0].value.toString(), '3');
   });
+});
+
+test('ordering rule: a non-leader sends only when everything it appended to the WAL is durable', async () => {
+  const dir = tempDir('keelson-driver-order-');
+  const net = new MemoryNetwork();
+  const stores = new Map<number, EmbeddedStore>();
+  const violations: string[] = [];
+  let checked = 0;
+  // A transport that checks, at every send, the sender's WAL: appended bytes
+  // must all be durable unless the sender is the leader (thesis 10.2.1).
+  const checking = (id: number): Transport => {
+    const inner = net.transport(id);
+    return {
+      start: (h) => inner.start(h),
+      send: (to, data, snap) => {
+        const s = stores.get(id);
+        if (s && !s.driver.isLeader()) {
+          const w = s.driver.walStats();
+          checked++;
+          if (w.appendedBytes !== w.durableBytes) violations.push(`member ${id}: ${w.appendedBytes} appended, ${w.durableBytes} durable`);
+        }
+        inner.send(to, data, snap);
+      },
+      addPeer: (i, u) => inner.addPeer(i, u),
+      removePeer: (i) => inner.removePeer(i),
+      close: () => inner.close(),
+    };
+  };
+  const initial = [0, 1, 2].map((i) => ({ name: `o${i}`, peerUrls: [`memory://o${i}`], id: 100 + i }));
+  try {
+    for (const m of initial) stores.set(m.id, new EmbeddedStore({ dataDir: `${dir}/${m.name}`, name: m.name, initialCluster: initial, transport: checking(m.id), ...fast }));
+    await until(() => [...stores.values()].some((s) => s.driver.isLeader()), 'a leader');
+    const any = [...stores.values()];
+    await Promise.all(Array.from({ length: 300 }, (_, i) => any[i % 3].put(b(`o${i}`), b('v'))));
+    const l = any.find((s) => s.driver.isLeader()) as EmbeddedStore;
+    await l.moveLeader(any.find((s) => s !== l)?.memberId as number);
+    await Promise.all(Array.from({ length: 100 }, (_, i) => any[i % 3].put(b(`p${i}`), b('v'))));
+    assert.ok(checked >= 10, `${checked} sends checked`);
+    assert.equal(violations, []);
+  } finally {
+    await Promise.all([...stores.values()].map((s) => s.close()));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();
