@@ -6,6 +6,9 @@
 //
 // KEELSON_SIM_SLICE=asan (set by scripts/asan.sh) runs a smaller slice,
 // because the sanitizer build is several times slower.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { membersForSeed, runSeed, type SimOptions } from './sim.ts';
@@ -74,6 +77,23 @@ test('random seeds: the checker catches the injected bug, and the same seeds pas
     const bad = runSeed({ ...o, testingBug: 'commitPreviousTerm' });
     assert.is(bad.ok, false, `seed ${seed}: the injected bug went unnoticed\n  replay: ${replay({ ...o, testingBug: 'commitPreviousTerm' })}`);
     assert.match(bad.failure ?? '', /leader completeness|state machine safety|log matching|durability/);
+  }
+});
+
+test('npm run sim: exit code 0 when seeds pass, 1 on a failure (with the replay command), 2 on bad usage', () => {
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const sim = (...args: string[]) => spawnSync(process.execPath, [path.join(root, 'node_modules/tsx/dist/cli.mjs'), path.join(root, 'test/sim/main.ts'), ...args], { encoding: 'utf8', env: process.env });
+  const ok = sim('--seeds', '2', '--steps', '40');
+  assert.is(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /2\/2 seeds passed/);
+  const bad = sim('--seed', String(bugSeeds[0]), '--profile', 'churn', '--bug');
+  assert.is(bad.status, 1, bad.stderr);
+  assert.match(bad.stdout, new RegExp(`FAIL seed ${bugSeeds[0]} .* at step \\d+`));
+  assert.match(bad.stdout, new RegExp(`replay: npm run sim -- --seed ${bugSeeds[0]} --members \\d --steps 300 --profile churn --bug`));
+  for (const args of [['--members', '4'], ['--frobnicate'], ['--seed', '1', '--seeds', '2']]) {
+    const r = sim(...args);
+    assert.is(r.status, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /usage: npm run sim/);
   }
 });
 
