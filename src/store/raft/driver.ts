@@ -196,6 +196,13 @@ export class RaftDriver {
 
   /** Inbound batches refused as malformed (metrics, tests). */
   badMessages = 0;
+  /**
+   * True while records that a Ready marked mustSync (entries, a term or vote
+   * change, a snapshot) are appended but not yet durable. A commit-only hard
+   * state need not be synced before sending (no message depends on it). Tests
+   * check the ordering rule against it.
+   */
+  unsyncedRequired = false;
   /** Readies handled and WAL syncs waited for (metrics, benchmarks). */
   readies = 0;
   syncs = 0;
@@ -551,9 +558,11 @@ export class RaftDriver {
     // `applied` and the skip of entries the keyspace holds cover that.
     if (rd.committed) this.applyCommitted(rd.committed);
     if (rd.mustSync || rd.snapshot) {
+      this.unsyncedRequired = true;
       this.syncs++;
       await this.wal.sync();
       if (this.closed) return;
+      this.unsyncedRequired = false;
     }
     if (!leader) this.send(rd.messages);
     for (const rs of rd.readStates) {
