@@ -50,9 +50,21 @@ export function priority(): AdmissionPlugin {
   return {
     name: 'Priority',
     async admit(a: AdmissionAttributes, ctx: AdmissionContext): Promise<void> {
-      if (!isResource(a, resources.pods) || a.subresource !== '' || a.operation !== 'CREATE') return;
+      if (!isResource(a, resources.pods) || a.subresource !== '') return;
       const pod = a.object;
       if (!pod || typeof pod !== 'object') return;
+      if (a.operation === 'UPDATE') {
+        // The values were set at create time and are immutable; a client that
+        // sends the pod without them (kubectl replace of the original
+        // manifest) keeps them rather than failing validation.
+        const old = a.oldObject?.spec;
+        if (!old) return;
+        pod.spec ??= {};
+        if ((pod.spec.priority === undefined || pod.spec.priority === null) && old.priority !== undefined) pod.spec.priority = old.priority;
+        if ((pod.spec.preemptionPolicy === undefined || pod.spec.preemptionPolicy === null) && old.preemptionPolicy !== undefined) pod.spec.preemptionPolicy = old.preemptionPolicy;
+        return;
+      }
+      if (a.operation !== 'CREATE') return;
       pod.spec ??= {};
       const spec = pod.spec;
       let value: number;

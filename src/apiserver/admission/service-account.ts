@@ -70,7 +70,8 @@ export function serviceAccount(opts: ServiceAccountPluginOptions = {}): Admissio
         if ((spec.volumes ?? []).some(podVolumeReferencesSecret)) throw admissionForbidden(a, 'a mirror pod may not reference secrets');
         return;
       }
-      if (!spec.serviceAccountName) spec.serviceAccountName = defaultServiceAccountName;
+      // serviceAccount is the deprecated name of the field; a pod that sets only it means it.
+      if (!spec.serviceAccountName) spec.serviceAccountName = typeof spec.serviceAccount === 'string' && spec.serviceAccount !== '' ? spec.serviceAccount : defaultServiceAccountName;
       // serviceAccount is the deprecated alias; keep it in step as Kubernetes defaulting does.
       if (spec.serviceAccount === undefined || spec.serviceAccount === '') spec.serviceAccount = spec.serviceAccountName;
       const sa = await ctx.get(resources.serviceAccounts, a.namespace, spec.serviceAccountName);

@@ -332,6 +332,26 @@ test('Priority: only one global default PriorityClass; system classes cannot be 
   await p.validate!(attrs('DELETE', R.priorityclasses, '', null, { name: 'high' }), ctx);
 });
 
+test('Priority: an update keeps the priority and preemption policy set at create', async () => {
+  const p = priority();
+  const old = pod('a', { priorityClassName: 'high', priority: 1000, preemptionPolicy: 'Never' });
+  const next = pod('a', { priorityClassName: 'high' });
+  await p.admit!(attrs('UPDATE', R.pods, 'team', next, { oldObject: old }), withClasses());
+  assert.is(next.spec.priority, 1000);
+  assert.is(next.spec.preemptionPolicy, 'Never');
+  const changed = pod('a', { priorityClassName: 'high', priority: 5 });
+  await p.admit!(attrs('UPDATE', R.pods, 'team', changed, { oldObject: old }), withClasses());
+  assert.is(changed.spec.priority, 5, 'a changed value is left for validation to refuse');
+});
+
+test('ServiceAccount: the deprecated spec.serviceAccount names the account when serviceAccountName is empty', async () => {
+  const p = serviceAccount();
+  const obj = pod('a', { serviceAccount: 'robot' });
+  await p.admit!(attrs('CREATE', R.pods, 'team', obj), world());
+  assert.is(obj.spec.serviceAccountName, 'robot');
+  assert.equal(obj.spec.imagePullSecrets, [{ name: 'regcred' }]);
+});
+
 // The chain
 
 test('runAdmission: all mutating phases, then all validating phases, in plugin order; a rejection stops the chain', async () => {
