@@ -56,7 +56,7 @@ export interface AdmissionPlugin {
 }
 
 export interface ServiceAccountTokenIssuer {
-  issue(sa: { namespace: string; name: string; uid: string }, opts: { audiences?: string[]; expirationSeconds?: number; boundObject?: unknown }): Promise<{ token: string; expirationTimestamp: string }>;
+  issueTokenRequest(sa: { namespace: string; name: string; uid: string }, spec: { audiences?: unknown; expirationSeconds?: unknown; boundObjectRef?: unknown }): Promise<{ token: string; expirationTimestamp: string }>;
 }
 
 export interface ApiServerOptions {
@@ -236,8 +236,8 @@ export class ApiServer {
     try {
       const url = new URL(req.url, 'http://keelson');
       info = parseRequestInfo(req.method, url.pathname, url.searchParams);
-      let user = adminUser;
-      if (this.opts.authenticator) {
+      let user = req.trustedUser ?? adminUser;
+      if (this.opts.authenticator && !req.trustedUser) {
         const u = await this.opts.authenticator.authenticate(req.headers, req.peerCertificate);
         if (!u) throw errors.unauthorized();
         user = u;
@@ -250,7 +250,7 @@ export class ApiServer {
         counted = true;
         this.metrics.inflight.inc();
       }
-      if (this.opts.authorizer && !isPublicPath(info)) {
+      if (this.opts.authorizer && !req.trustedUser && !isPublicPath(info)) {
         const attrs: RequestAttributes = {
           user, verb: info.verb, apiGroup: info.apiGroup, apiVersion: info.apiVersion, resource: info.resource, subresource: info.subresource,
           namespace: info.namespace, name: info.name, resourceRequest: info.resourceRequest, path: info.path,
@@ -546,7 +546,7 @@ export class ApiServer {
     const sa = await reg.get(ns, name);
     if (!this.opts.tokenIssuer) throw errors.unavailable('service account token issuing is not configured on this server');
     const spec = body?.spec ?? {};
-    const t = await this.opts.tokenIssuer.issue({ namespace: ns, name, uid: sa.metadata!.uid }, { audiences: spec.audiences, expirationSeconds: spec.expirationSeconds, boundObject: spec.boundObjectRef });
+    const t = await this.opts.tokenIssuer.issueTokenRequest({ namespace: ns, name, uid: sa.metadata!.uid }, spec);
     return { kind: 'TokenRequest', apiVersion: 'authentication.k8s.io/v1', metadata: { name, namespace: ns, creationTimestamp: null }, spec, status: { token: t.token, expirationTimestamp: t.expirationTimestamp } };
   }
 

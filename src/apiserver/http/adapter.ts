@@ -17,6 +17,8 @@ export const requestBodyBytesMax = 3 * 1024 * 1024;
 export interface ServeOptions {
   host?: string;
   port?: number;
+  /** Requests on this listener run as this user, unauthenticated (loopback only). */
+  trustedUser?: { username: string; groups: string[] };
   tls?: { key: string; cert: string; ca?: string; requestCert?: boolean; rejectUnauthorized?: boolean; minVersion?: 'TLSv1.2' | 'TLSv1.3' };
 }
 
@@ -58,7 +60,7 @@ export async function serve(api: ApiServer, opts: ServeOptions = {}): Promise<Se
       const peer = typeof socket.getPeerX509Certificate === 'function' ? socket.getPeerX509Certificate() : undefined;
       void api.handle({
         method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body: chunks.length ? Buffer.concat(chunks) : undefined,
-        clientId: req.socket.remoteAddress, peerCertificate: peer,
+        clientId: req.socket.remoteAddress, peerCertificate: peer, trustedUser: opts.trustedUser,
       }).then(async (r) => {
         if (!r.stream) { send(res, r.status, r.headers, req.method === 'HEAD' ? undefined : r.body); return; }
         const stream = r.stream;

@@ -1,7 +1,8 @@
 // Decoding of the Kubernetes protobuf wire form for the few request bodies
 // kubectl's typed clients send as protobuf (Content-Type
 // application/vnd.kubernetes.protobuf): `kubectl auth can-i`
-// (SelfSubjectAccessReview), `kubectl create configmap|secret|namespace`, and
+// (SelfSubjectAccessReview), `kubectl create configmap|secret|namespace|role|
+// rolebinding|clusterrole|clusterrolebinding|serviceaccount`, and
 // evictions. The envelope is the 4-byte magic "k8s\0" followed by a
 // runtime.Unknown {typeMeta, raw}; raw is the typed message, decoded here by a
 // small field-number table per kind into the JSON form. Kinds not in the table
@@ -39,7 +40,20 @@ const resourceAttributes: Msg = {
 };
 const nonResourceAttributes: Msg = { 1: { name: 'path', type: 'string' }, 2: { name: 'verb', type: 'string' } };
 
+const subject: Msg = { 1: { name: 'kind', type: 'string' }, 2: { name: 'apiGroup', type: 'string' }, 3: { name: 'name', type: 'string' }, 4: { name: 'namespace', type: 'string' } };
+const roleRef: Msg = { 1: { name: 'apiGroup', type: 'string' }, 2: { name: 'kind', type: 'string' }, 3: { name: 'name', type: 'string' } };
+const policyRule: Msg = {
+  1: { name: 'verbs', type: 'string', repeated: true }, 2: { name: 'apiGroups', type: 'string', repeated: true }, 3: { name: 'resources', type: 'string', repeated: true },
+  4: { name: 'resourceNames', type: 'string', repeated: true }, 5: { name: 'nonResourceURLs', type: 'string', repeated: true },
+};
+const binding: Msg = { 1: { name: 'metadata', type: objectMeta }, 2: { name: 'subjects', type: subject, repeated: true }, 3: { name: 'roleRef', type: roleRef } };
+const role: Msg = { 1: { name: 'metadata', type: objectMeta }, 2: { name: 'rules', type: policyRule, repeated: true } };
+
 const kinds: Record<string, Msg> = {
+  'rbac.authorization.k8s.io/v1/RoleBinding': binding,
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': binding,
+  'rbac.authorization.k8s.io/v1/Role': role,
+  'rbac.authorization.k8s.io/v1/ClusterRole': role,
   'v1/ConfigMap': { 1: { name: 'metadata', type: objectMeta }, 2: { name: 'data', type: { map: 'string' } }, 3: { name: 'binaryData', type: { map: 'bytes' } }, 4: { name: 'immutable', type: 'bool' } },
   'v1/Secret': { 1: { name: 'metadata', type: objectMeta }, 2: { name: 'data', type: { map: 'bytes' } }, 3: { name: 'type', type: 'string' }, 4: { name: 'stringData', type: { map: 'string' } }, 5: { name: 'immutable', type: 'bool' } },
   'v1/Namespace': { 1: { name: 'metadata', type: objectMeta }, 2: { name: 'spec', type: { 1: { name: 'finalizers', type: 'string', repeated: true } } } },

@@ -13,6 +13,8 @@ export interface ApiRequest {
   body?: Buffer;
   /** Identifies the client for concurrency limits when it is not authenticated (remote address). */
   clientId?: string;
+  /** Set by a trusted listener (the loopback --insecure-port): the request runs as this user without authentication or authorization. */
+  trustedUser?: { username: string; uid?: string; groups: string[]; extra?: Record<string, string[]> };
   /** The TLS peer certificate, when the adapter has one. */
   peerCertificate?: unknown;
 }

@@ -104,7 +104,7 @@ async function storePage(store: Store, reg: Registry, ns: string | undefined, re
       throw e;
     }
     for (const kv of r.kvs) {
-      const obj = reg.decodeKv(kv.value, kv.modRevision);
+      const obj = reg.decodeKv(kv.key, kv.value, kv.modRevision);
       const c: CachedObject = { key: kv.key.toString(), namespace: obj.metadata?.namespace ?? '', name: obj.metadata?.name ?? '', obj, rev: kv.modRevision };
       if (!filter.matches(c)) continue;
       if (limit > 0 && items.length === limit) return { rev, items, continueToken: encodeContinue({ rv: rev, start: c.key }) };

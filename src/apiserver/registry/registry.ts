@@ -99,25 +99,26 @@ export class Registry {
     this.prefix = `/registry/${def.storagePrefix ?? def.resource}/`;
     this.random = deps.random ?? Math.random;
     this.newUid = deps.uid ?? randomUUID;
-    this.cache = new WatchCache(this.store, this.prefix, (v, rev) => this.decode(v, rev), deps.watchCache);
+    this.cache = new WatchCache(this.store, this.prefix, (k, v, rev) => this.decode(k, v, rev), deps.watchCache);
   }
 
   key(namespace: string, name: string): string {
     return this.def.namespaced ? `${this.prefix}${namespace}/${name}` : `${this.prefix}${name}`;
   }
 
-  private decode(value: Buffer, modRevision: number): KObject {
-    const plain = this.deps.transformer ? this.deps.transformer.decrypt(value, this.prefix) : value;
+  // The storage key is the transformer's context (bound into AES-GCM as associated data), so a value copied to another key does not decrypt.
+  private decode(key: string, value: Buffer, modRevision: number): KObject {
+    const plain = this.deps.transformer ? this.deps.transformer.decrypt(value, key) : value;
     const obj = JSON.parse(plain.toString()) as KObject;
     (obj.metadata ??= {}).resourceVersion = String(modRevision);
     return obj;
   }
 
-  private encode(obj: KObject): Buffer {
+  private encode(key: Buffer, obj: KObject): Buffer {
     const m = { ...obj.metadata };
     delete m.resourceVersion;
     const plain = Buffer.from(JSON.stringify({ ...obj, metadata: m }));
-    return this.deps.transformer ? this.deps.transformer.encrypt(plain, this.prefix) : plain;
+    return this.deps.transformer ? this.deps.transformer.encrypt(plain, key.toString()) : plain;
   }
 
   /** Reads one object from the store (linearizable), or null. */
@@ -125,7 +126,7 @@ export class Registry {
     const r = await this.store.range(Buffer.from(this.key(namespace, name)));
     const kv = r.kvs[0];
     if (!kv) return null;
-    return { obj: this.decode(kv.value, kv.modRevision), modRevision: kv.modRevision };
+    return { obj: this.decode(kv.key.toString(), kv.value, kv.modRevision), modRevision: kv.modRevision };
   }
 
   async get(namespace: string, name: string): Promise<KObject> {
@@ -235,7 +236,7 @@ export class Registry {
     const key = Buffer.from(this.key(namespace, m.name));
     const r = await this.store.txn({
       compare: [{ key, target: 'version', result: 'equal', number: 0 }],
-      success: [{ op: 'put', key, value: this.encode(out) }],
+      success: [{ op: 'put', key, value: this.encode(key, out) }],
       failure: [],
     });
     if (!r.succeeded) throw errors.alreadyExists(this.def.group, this.def.resource, m.name);
@@ -266,7 +267,7 @@ export class Registry {
     if (sameExceptVolatile(next, cur.obj)) return cur.obj; // a no-op write is not written (no new revision)
     const r = await this.store.txn({
       compare: [{ key, target: 'mod', result: 'equal', number: cur.modRevision }],
-      success: [{ op: 'put', key, value: this.encode(next) }],
+      success: [{ op: 'put', key, value: this.encode(key, next) }],
       failure: [],
     });
     if (!r.succeeded) return null;
@@ -424,7 +425,7 @@ export class Registry {
       if (ctx.dryRun) return { obj: next, deleted: false };
       const r = await this.store.txn({
         compare: [{ key, target: 'mod', result: 'equal', number: cur.modRevision }],
-        success: [{ op: 'put', key, value: this.encode(next) }],
+        success: [{ op: 'put', key, value: this.encode(key, next) }],
         failure: [],
       });
       if (!r.succeeded) continue;
@@ -441,8 +442,8 @@ export class Registry {
   }
 
   /** Decodes a raw store kv (paged lists read the store directly). */
-  decodeKv(value: Buffer, modRevision: number): KObject {
-    return this.decode(value, modRevision);
+  decodeKv(key: Buffer, value: Buffer, modRevision: number): KObject {
+    return this.decode(key.toString(), value, modRevision);
   }
 }
 

@@ -92,7 +92,7 @@ export class WatchCache {
   private readonly catchUpTimeoutMs: number;
   private loop: Promise<void> | null = null;
 
-  constructor(private readonly store: Store, prefix: string, private readonly decode: (value: Buffer, modRevision: number) => KObject, opts: WatchCacheOptions = {}) {
+  constructor(private readonly store: Store, prefix: string, private readonly decode: (key: string, value: Buffer, modRevision: number) => KObject, opts: WatchCacheOptions = {}) {
     this.prefix = prefix;
     this.eventWindowMax = opts.eventWindowMax ?? 10_000;
     this.watcherBufferEventsMax = opts.watcherBufferEventsMax ?? 10_000;
@@ -120,7 +120,7 @@ export class WatchCache {
       seen.add(k);
       const old = this.objects.get(k);
       if (old && old.rev === kv.modRevision) continue;
-      const cur = this.cached(k, this.decode(kv.value, kv.modRevision), kv.modRevision);
+      const cur = this.cached(k, this.decode(k, kv.value, kv.modRevision), kv.modRevision);
       this.apply(old ? 'MODIFIED' : 'ADDED', cur, old, rev);
     }
     for (const [k, old] of [...this.objects]) {
@@ -159,7 +159,7 @@ export class WatchCache {
         const k = ev.kv.key.toString();
         const old = this.objects.get(k);
         if (ev.type === 'put') {
-          const cur = this.cached(k, this.decode(ev.kv.value, ev.kv.modRevision), ev.kv.modRevision);
+          const cur = this.cached(k, this.decode(k, ev.kv.value, ev.kv.modRevision), ev.kv.modRevision);
           this.apply(old ? 'MODIFIED' : 'ADDED', cur, old, ev.kv.modRevision);
         } else if (old) {
           this.apply('DELETED', this.deletedCopy(old, ev.kv.modRevision), old, ev.kv.modRevision);
