@@ -206,8 +206,13 @@ export function eventOut(e: Event): Wire {
   return out;
 }
 
-export function responseOpOut(r: ResponseOp, header: HeaderOut): Wire {
-  const h = { ...header, revision: r.header.revision };
+/**
+ * A txn's inner responses carry a header with only the revision, and a
+ * nested txn's header is empty, exactly as etcd answers (the outer
+ * response's header is the full one).
+ */
+export function responseOpOut(r: ResponseOp): Wire {
+  const h = { cluster_id: 0, member_id: 0, revision: r.header.revision, raft_term: 0 };
   switch (r.op) {
     case 'range':
       return { response_range: { header: h, kvs: r.kvs.map(kvOut), more: r.more, count: r.count } };
@@ -216,6 +221,6 @@ export function responseOpOut(r: ResponseOp, header: HeaderOut): Wire {
     case 'deleteRange':
       return { response_delete_range: { header: h, deleted: r.deleted, prev_kvs: r.prevKvs.map(kvOut) } };
     case 'txn':
-      return { response_txn: { header: h, succeeded: r.succeeded, responses: r.responses.map((x) => responseOpOut(x, header)) } };
+      return { response_txn: { header: { ...h, revision: 0 }, succeeded: r.succeeded, responses: r.responses.map(responseOpOut) } };
   }
 }

@@ -286,8 +286,7 @@ export class EtcdServer {
 
   private async txn(r: Wire): Promise<Wire> {
     const res = await this.store.txn(txnIn(r));
-    const header = this.header(res.header.revision);
-    return { header, succeeded: res.succeeded, responses: res.responses.map((x) => responseOpOut(x, header)) };
+    return { header: this.header(res.header.revision), succeeded: res.succeeded, responses: res.responses.map(responseOpOut) };
   }
 
   private async compact(r: Wire): Promise<Wire> {
