@@ -92,6 +92,15 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
   return false;
 }
 
+/** JSON with object keys sorted at every level: equal for values jsonEqual calls equal, and how a Go server writes a map. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (isObject(v)) {
+    return `{${Object.keys(v).filter((k) => v[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
 const opsWithValue = new Set(['add', 'replace', 'test']);
 const opsWithFrom = new Set(['move', 'copy']);
 

@@ -25,7 +25,7 @@
 import type { ManagedFieldsEntry, StatusCause } from 'kubernetes-types/meta/v1.js';
 import { errors, StatusError } from '../errors.ts';
 import { FieldSet, pathString } from './fieldset.ts';
-import { cloneJson, isObject, jsonEqual, type JsonObject } from './json.ts';
+import { canonicalJson, cloneJson, isObject, jsonEqual, type JsonObject } from './json.ts';
 import { apiVersionOf, deducedSchema, schemaFor, type GroupVersionKind, type TypeNode } from './schema.ts';
 import { compareObjects, fieldSetOf, ListKeyError, mergeApplied, pruneFields, stripNulls } from './typed.ts';
 
@@ -318,13 +318,6 @@ function lastAppliedFieldSet(live: JsonObject | null, schema: TypeNode): FieldSe
   return la ? fieldSetOf(trackable(la), schema, false) : undefined;
 }
 
-/** JSON with keys sorted at every level, as a Go server writes a map. */
-function sortedJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(sortedJson).join(',')}]`;
-  if (isObject(v)) return `{${Object.keys(v).filter((k) => v[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${sortedJson(v[k])}`).join(',')}}`;
-  return JSON.stringify(v);
-}
-
 /**
  * Keeps the client-side apply annotation, where there is one, equal to what
  * kubectl last applied server-side, so that a later client-side apply still
@@ -337,7 +330,7 @@ function syncLastApplied(result: JsonObject, config: JsonObject): void {
     delete applied.metadata.annotations[lastAppliedAnnotation];
     if (Object.keys(applied.metadata.annotations).length === 0) delete applied.metadata.annotations;
   }
-  ((result.metadata as JsonObject).annotations as JsonObject)[lastAppliedAnnotation] = sortedJson(applied);
+  ((result.metadata as JsonObject).annotations as JsonObject)[lastAppliedAnnotation] = canonicalJson(applied);
 }
 
 /**

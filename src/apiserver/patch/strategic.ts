@@ -22,7 +22,7 @@
 // for a well-formed reason (lists of lists, fields outside `$retainKeys`) is
 // 422 Invalid, as Kubernetes answers.
 import { errors, StatusError } from '../errors.ts';
-import { cloneJson, decodeBody, getKey, isObject, jsonEqual, patchDepthMax, setKey, type JsonObject } from './json.ts';
+import { canonicalJson, cloneJson, decodeBody, getKey, hasKey, isObject, patchDepthMax, setKey, type JsonObject } from './json.ts';
 import { childNode, schemaFor, type GroupVersionKind, type ListSchema, type TypeNode } from './schema.ts';
 
 const directiveMarker = '$patch';
@@ -79,7 +79,8 @@ function mergeMap(original: JsonObject, patchIn: JsonObject, t: TypeNode, ctx: C
     const current = getKey(original, field);
     if (current === undefined) continue;
     if (!Array.isArray(current)) throw errors.badRequest(`invalid patch: ${k} names ${field}, which is not a list`);
-    setKey(original, field, current.filter((v) => !values.some((d) => jsonEqual(d, v))));
+    const doomed = new Set(values.map(canonicalJson));
+    setKey(original, field, current.filter((v) => !doomed.has(canonicalJson(v))));
   }
 
   for (const k of Object.keys(patch)) {
@@ -149,42 +150,70 @@ function applySetElementOrder(original: JsonObject, patch: JsonObject, t: TypeNo
     const mergeKey = ls.smpKey;
     if (mergeKey) {
       for (const o of order) {
-        if (!isObject(o) || !(mergeKey in o)) throw errors.badRequest(`invalid patch: every item of ${key} must name its ${mergeKey}`);
+        if (!isObject(o) || !hasKey(o, mergeKey)) throw errors.badRequest(`invalid patch: every item of ${key} must name its ${mergeKey}`);
       }
     }
-    if (patchList) checkOrderCovers(patchList, order, mergeKey, key);
+    const orderIndex = new ListIndex(order, mergeKey);
+    if (patchList) checkOrderCovers(patchList, orderIndex, key);
     let merged: unknown[];
     if (patchList === undefined) {
       if (ov === undefined) continue;
       merged = origList;
     } else merged = mergeList(origList, patchList, childNode(t, field), field, descend(ctx), true);
-    const inOrder = (x: unknown) => indexIn(order, x, mergeKey) >= 0;
-    const patchItems = merged.filter(inOrder);
-    const serverOnly = merged.filter((x) => !inOrder(x));
-    setKey(original, field, normalizeElementOrder(patchItems, serverOnly, order, origList, mergeKey));
+    const [patchItems, serverOnly] = partition(merged, orderIndex);
+    setKey(original, field, normalizeElementOrder(patchItems, serverOnly, orderIndex, new ListIndex(origList, mergeKey)));
     delete patch[field];
   }
 }
 
 /** Every item the patch list sets must appear in the `$setElementOrder` list, in the same relative order. */
-function checkOrderCovers(patchList: unknown[], order: unknown[], mergeKey: string | undefined, key: string): void {
+function checkOrderCovers(patchList: unknown[], order: ListIndex, key: string): void {
   let last = -1;
   for (const item of patchList) {
     if (isObject(item) && item[directiveMarker] !== undefined) continue;
-    const i = indexIn(order, item, mergeKey);
+    const i = order.indexOf(item);
     if (i < 0 || i < last) throw errors.badRequest(`invalid patch: the items of the list do not match the order in ${key}`);
     last = i;
   }
 }
 
-function keyEquals(a: unknown, b: unknown, mergeKey: string | undefined): boolean {
-  if (mergeKey === undefined) return jsonEqual(a, b);
-  return isObject(a) && isObject(b) && jsonEqual(a[mergeKey], b[mergeKey]);
+/**
+ * Positions of a list's items by identity (the merge key's value, or the
+ * whole value for primitive lists), so that merging and ordering lists costs
+ * n log n rather than n squared: list sizes are bounded only by the request
+ * body limit.
+ */
+class ListIndex {
+  private readonly first = new Map<string, number>();
+
+  constructor(list: unknown[], private readonly mergeKey: string | undefined) {
+    for (let i = 0; i < list.length; i++) {
+      const id = this.idOf(list[i]);
+      if (id !== undefined && !this.first.has(id)) this.first.set(id, i);
+    }
+  }
+
+  idOf(item: unknown): string | undefined {
+    if (this.mergeKey === undefined) return canonicalJson(item);
+    return isObject(item) && hasKey(item, this.mergeKey) ? canonicalJson(item[this.mergeKey]) : undefined;
+  }
+
+  indexOf(item: unknown): number {
+    const id = this.idOf(item);
+    return id === undefined ? -1 : (this.first.get(id) ?? -1);
+  }
+
+  has(item: unknown): boolean {
+    return this.indexOf(item) >= 0;
+  }
 }
 
-function indexIn(list: unknown[], item: unknown, mergeKey: string | undefined): number {
-  for (let i = 0; i < list.length; i++) if (keyEquals(list[i], item, mergeKey)) return i;
-  return -1;
+/** [items the index names, the others], each in list order. */
+function partition(list: unknown[], index: ListIndex): [unknown[], unknown[]] {
+  const named: unknown[] = [];
+  const others: unknown[] = [];
+  for (const x of list) (index.has(x) ? named : others).push(x);
+  return [named, others];
 }
 
 function mergeList(original: unknown[], patch: unknown[], t: TypeNode, field: string, ctx: Ctx, ordered = false): unknown[] {
@@ -204,18 +233,27 @@ function mergeList(original: unknown[], patch: unknown[], t: TypeNode, field: st
 function mergePrimitiveList(original: unknown[], patch: unknown[], field: string, ordered: boolean): unknown[] {
   if (original.some(isObject)) throw errors.badRequest(`invalid patch: ${field} holds maps, the patch gives primitive values`);
   const merged: unknown[] = [];
-  for (const v of [...original, ...patch]) if (indexIn(merged, v, undefined) < 0) merged.push(cloneJson(v));
+  const seen = new Set<string>();
+  for (const list of [original, patch]) {
+    for (const v of list) {
+      const id = canonicalJson(v);
+      if (seen.has(id)) continue;
+      seen.add(id);
+      merged.push(cloneJson(v));
+    }
+  }
   if (ordered) return merged;
-  const inPatch = (x: unknown) => indexIn(patch, x, undefined) >= 0;
-  return normalizeElementOrder(merged.filter(inPatch), merged.filter((x) => !inPatch(x)), patch, original, undefined);
+  const patchIndex = new ListIndex(patch, undefined);
+  const [patchItems, serverOnly] = partition(merged, patchIndex);
+  return normalizeElementOrder(patchItems, serverOnly, patchIndex, new ListIndex(original, undefined));
 }
 
 function mergeMapList(original: unknown[], patchIn: JsonObject[], ls: ListSchema, field: string, ctx: Ctx, ordered: boolean): unknown[] {
   const mergeKey = ls.smpKey;
   if (!mergeKey) throw errors.badRequest(`cannot merge lists of maps without a merge key (${field})`);
   for (const o of original) if (!isObject(o)) throw errors.badRequest(`invalid patch: ${field} holds primitive values, the patch gives maps`);
-  let result = original as JsonObject[];
   const patch: JsonObject[] = [];
+  const doomed = new Set<string>();
   let replace = false;
   for (const item of patchIn) {
     const d = item[directiveMarker];
@@ -224,8 +262,8 @@ function mergeMapList(original: unknown[], patchIn: JsonObject[], ls: ListSchema
       continue;
     }
     if (d === 'delete') {
-      if (!(mergeKey in item)) throw errors.badRequest(`invalid patch: a $patch: delete item of ${field} must name its ${mergeKey}`);
-      result = result.filter((o) => !jsonEqual(o[mergeKey], item[mergeKey]));
+      if (!hasKey(item, mergeKey)) throw errors.badRequest(`invalid patch: a $patch: delete item of ${field} must name its ${mergeKey}`);
+      doomed.add(canonicalJson(item[mergeKey]));
     } else if (d === 'replace') {
       replace = true;
     } else if (d === 'merge') {
@@ -236,21 +274,31 @@ function mergeMapList(original: unknown[], patchIn: JsonObject[], ls: ListSchema
   }
   const elem = ls.elem ?? {};
   if (replace) return patch.map((p) => mergeMap({}, p, elem, descend(ctx)));
-  result = [...result];
+  const result = (original as JsonObject[]).filter((o) => !doomed.has(canonicalJson(o[mergeKey])));
+  const at = new Map<string, number>();
+  result.forEach((o, i) => {
+    const id = canonicalJson(o[mergeKey]);
+    if (!at.has(id)) at.set(id, i);
+  });
   for (const p of patch) {
-    if (!(mergeKey in p)) throw errors.badRequest(`invalid patch: an item of ${field} does not contain its merge key ${mergeKey}`);
-    const i = result.findIndex((o) => jsonEqual(o[mergeKey], p[mergeKey]));
-    if (i >= 0) result[i] = mergeMap(result[i]!, p, elem, descend(ctx));
-    else result.push(mergeMap({}, p, elem, descend(ctx)));
+    if (!hasKey(p, mergeKey)) throw errors.badRequest(`invalid patch: an item of ${field} does not contain its merge key ${mergeKey}`);
+    const id = canonicalJson(p[mergeKey]);
+    const i = at.get(id);
+    if (i !== undefined) result[i] = mergeMap(result[i]!, p, elem, descend(ctx));
+    else {
+      at.set(id, result.length);
+      result.push(mergeMap({}, p, elem, descend(ctx)));
+    }
   }
   if (ordered) return result;
-  const inPatch = (x: unknown) => indexIn(patch, x, mergeKey) >= 0;
-  return normalizeElementOrder(result.filter(inPatch), result.filter((x) => !inPatch(x)), patch, original, mergeKey);
+  const patchIndex = new ListIndex(patch, mergeKey);
+  const [patchItems, serverOnly] = partition(result, patchIndex);
+  return normalizeElementOrder(patchItems, serverOnly, patchIndex, new ListIndex(original, mergeKey));
 }
 
 /** Sorts `toSort` by each item's position in `order`; items `order` does not name keep their relative order after the named ones. */
-function sortByOrder(toSort: unknown[], order: unknown[], mergeKey: string | undefined): unknown[] {
-  const ranked = toSort.map((x, i) => ({ x, i, r: indexIn(order, x, mergeKey) }));
+function sortByOrder(toSort: unknown[], order: ListIndex): unknown[] {
+  const ranked = toSort.map((x, i) => ({ x, i, r: order.indexOf(x) }));
   ranked.sort((a, b) => {
     if (a.r >= 0 && b.r >= 0) return a.r - b.r || a.i - b.i;
     if (a.r >= 0) return -1;
@@ -265,9 +313,9 @@ function sortByOrder(toSort: unknown[], order: unknown[], mergeKey: string | und
  * order, then interleaves them: a server-only item goes before the next patch
  * item only when the server's list had it earlier.
  */
-function normalizeElementOrder(patchItems: unknown[], serverOnly: unknown[], patchOrder: unknown[], serverOrder: unknown[], mergeKey: string | undefined): unknown[] {
-  const right = sortByOrder(patchItems, patchOrder, mergeKey);
-  const left = sortByOrder(serverOnly, serverOrder, mergeKey);
+function normalizeElementOrder(patchItems: unknown[], serverOnly: unknown[], patchOrder: ListIndex, serverOrder: ListIndex): unknown[] {
+  const right = sortByOrder(patchItems, patchOrder);
+  const left = sortByOrder(serverOnly, serverOrder);
   const out: unknown[] = [];
   let i = 0;
   let j = 0;
@@ -275,8 +323,8 @@ function normalizeElementOrder(patchItems: unknown[], serverOnly: unknown[], pat
     if (i >= left.length) out.push(right[j++]);
     else if (j >= right.length) out.push(left[i++]);
     else {
-      const li = indexIn(serverOrder, left[i], mergeKey);
-      const ri = indexIn(serverOrder, right[j], mergeKey);
+      const li = serverOrder.indexOf(left[i]);
+      const ri = serverOrder.indexOf(right[j]);
       if (li >= 0 && ri >= 0 && li < ri) out.push(left[i++]);
       else out.push(right[j++]);
     }

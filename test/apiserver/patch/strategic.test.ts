@@ -289,4 +289,20 @@ test('an empty patch list leaves a merged list alone; null deletes it', () => {
   assert.is(gone.metadata.finalizers, undefined);
 });
 
+test('long lists merge in n log n: 20,000 finalizers and env entries with ordering directives', () => {
+  const n = 20_000;
+  const fin = Array.from({ length: n }, (_, i) => `example.com/f${i}`);
+  const env = Array.from({ length: n }, (_, i) => ({ name: `V${i}`, value: String(i) }));
+  const live = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', finalizers: fin }, spec: { containers: [{ name: 'c', env }] } };
+  const out = applyStrategicMergePatch(live, {
+    metadata: { finalizers: ['example.com/new'], '$deleteFromPrimitiveList/finalizers': fin.slice(0, 10) },
+    spec: { containers: [{ name: 'c', '$setElementOrder/env': [...env].reverse().map((e) => ({ name: e.name })), env: [{ name: 'V7', value: 'seven' }] }] },
+  }, POD) as any;
+  assert.is(out.metadata.finalizers.length, n - 10 + 1);
+  const outEnv = out.spec.containers[0].env;
+  assert.is(outEnv.length, n);
+  assert.equal(outEnv[0], { name: `V${n - 1}`, value: String(n - 1) });
+  assert.equal(outEnv.find((e: any) => e.name === 'V7'), { name: 'V7', value: 'seven' });
+});
+
 test.run();
