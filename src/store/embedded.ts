@@ -97,6 +97,8 @@ export interface EmbeddedStoreOptions {
   /** Backend quota in bytes; 0 = none. Default 2 GiB. */
   quotaBackendBytes?: number;
   autoCompact?: AutoCompactMode;
+  /** Replicated requests waiting for their entry to apply; past it new ones get 'too many requests'. Default 100,000. */
+  proposalsWaitingMax?: number;
   /** How long a replicated request may wait for its entry to apply. Default 7,000 ms. */
   requestTimeoutMs?: number;
   /** Lease expiry check period on the leader; 0 = only tickLeases(). Default 500. */
@@ -522,6 +524,7 @@ export class EmbeddedStore implements ClusterStore {
 
   private async propose(req: Request): Promise<Response> {
     this.checkOpen();
+    if (this.waiters.size >= (this.opts.proposalsWaitingMax ?? 100_000)) throw new KeelsonError('too many requests', `${this.waiters.size} requests waiting`);
     const id = this.nextProposalId++;
     const data = encodeChecked({ id, from: this.memberId, req });
     if (this.quota > 0 && needsSpace(req) && !this.keyspace.alarms().includes('NOSPACE') && this.sizeBytes() > this.quota) {
