@@ -263,6 +263,32 @@ s('watch events: one response per revision, prev_kv on delete, filters, progress
   });
 });
 
+s('top-level header revisions: writes, no-op deletes, read-only txns, compaction, leases, watch created', async (ctx) => {
+  await both(ctx, async (t, p) => {
+    const base = Number((await call(t.kv, 'Put', { key: b(`${p}a`), value: b('1') })).header.revision);
+    const rel = (r: Wire) => Number(r.header.revision) - base;
+    const out: Record<string, number> = {};
+    out.deleteNothing = rel(await call(t.kv, 'DeleteRange', { key: b(`${p}none`) }));
+    out.readTxn = rel(await call(t.kv, 'Txn', { compare: [], success: [{ request_range: { key: b(`${p}a`) } }], failure: [] }));
+    out.failedCompareTxn = rel(await call(t.kv, 'Txn', { compare: [{ key: b(`${p}a`), target: 3, result: 0, value: b('no') }], success: [{ request_put: { key: b(`${p}a`), value: b('x') } }], failure: [] }));
+    out.deleteOnlyNothingTxn = rel(await call(t.kv, 'Txn', { compare: [], success: [{ request_delete_range: { key: b(`${p}none`) } }], failure: [] }));
+    out.writeTxn = rel(await call(t.kv, 'Txn', { compare: [], success: [{ request_put: { key: b(`${p}b`), value: b('1') } }, { request_put: { key: b(`${p}c`), value: b('1') } }], failure: [] }));
+    out.compact = rel(await call(t.kv, 'Compact', { revision: base }));
+    const id = 5_000_000_000 + n;
+    out.grant = rel(await call(t.lease, 'LeaseGrant', { TTL: 30, ID: id }));
+    await call(t.kv, 'Put', { key: b(`${p}l1`), value: b('1'), lease: id });
+    await call(t.kv, 'Put', { key: b(`${p}l2`), value: b('1'), lease: id });
+    out.revokeWithKeys = rel(await call(t.lease, 'LeaseRevoke', { ID: id }));
+    out.afterRevoke = rel(await call(t.kv, 'Range', { key: b(`${p}l1`) }));
+    const w = t.watch.Watch();
+    w.on('error', () => {});
+    const created = await new Promise<Wire>((resolve) => { w.once('data', resolve); w.write({ create_request: { key: b(`${p}a`) } }); });
+    w.cancel();
+    out.watchCreated = rel(created);
+    return out;
+  });
+});
+
 s('cluster errors', async (ctx) => {
   await both(ctx, async (t) => ({
     removeMissing: await outcome(call(t.cluster, 'MemberRemove', { ID: 12345 })),
