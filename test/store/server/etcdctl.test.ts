@@ -131,6 +131,13 @@ s('lease grant, put --lease, timetolive --keys, keep-alive --once, list, revoke 
   assert.ok(ka.stderr.includes('requested lease not found'), ka.stderr);
 });
 
+s('lock: etcdctl runs a command while holding a lock (sessions: lease keep-alive stream, txn, watch)', async (ctx) => {
+  const fx = F(ctx);
+  assert.is(await ok(fx, ['lock', 'the-lock', '--', 'echo', 'locked-ok']), 'locked-ok\n');
+  // The session's lease is revoked on exit, so the lock key is gone.
+  assert.is(await ok(fx, ['get', 'the-lock', '--prefix', '--keys-only']), '');
+});
+
 s('compaction: reads below it fail with etcd\'s message', async (ctx) => {
   const fx = F(ctx);
   const r1 = (await fx.store.put(Buffer.from('c'), Buffer.from('1'))).header.revision;
