@@ -727,7 +727,11 @@ export class RaftDriver {
       const catchUp = requests.length > 0 ? Math.min(...requests.map((r) => r.catchUp)) : this.snapshotCatchUpEntries;
       // Only what lmdb has on disk may leave the log (docs/mvcc.md).
       const durable = await this.sm.flush();
-      const x = Math.min(durable, this.committedSeen, this.node.status().applied) - catchUp;
+      const upTo = Math.min(durable, this.committedSeen, this.node.status().applied);
+      // The WAL marker needs the configuration at x; it is known exactly only
+      // from the oldest recorded configuration on (the restart point), so
+      // keep fewer catch-up entries rather than guess.
+      const x = Math.min(upTo, Math.max(upTo - catchUp, this.confHistory[0][0]));
       if (x > this.snapIndex && !this.closed) {
         const meta: SnapshotMeta = { index: x, term: this.termAt(x), confState: this.confAt(x) };
         this.node.createSnapshot(x, SNAPSHOT_MARKER);
