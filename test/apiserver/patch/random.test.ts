@@ -172,4 +172,73 @@ forSeeds('updates: every data key is owned by exactly the manager that last chan
   }
 });
 
+forSeeds('applies and updates mixed, without force: conflicts are exactly the changed keys someone else owns', (r) => {
+  const appliers = ['a1', 'a2'];
+  const updaters = ['u1', 'u2'];
+  const owners = new Map<string, Set<string>>();
+  const model: Record<string, string> = {};
+  const keyNames = ['k1', 'k2', 'k3', 'k4'];
+  let live: any = null;
+  for (let step = 0; step < 12; step++) {
+    const now = `2026-01-01T00:${String(step).padStart(2, '0')}:00Z`;
+    if (live === null || r() < 0.6) {
+      const m = pick(r, appliers);
+      const force = r() < 0.3;
+      const data: Record<string, string> = {};
+      for (const k of keyNames) if (r() < 0.5) data[k] = pick(r, ['x', 'y']);
+      const cfg = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, data };
+      const expectConflicts = Object.keys(data).filter((k) => model[k] !== data[k] && [...(owners.get(k) ?? [])].some((o) => o !== m)).sort();
+      let out: any;
+      try {
+        out = applyServerSide(live, cfg, { manager: m, force, kind: CONFIGMAP, now }).object;
+      } catch (e: any) {
+        assert.ok(!force && expectConflicts.length > 0, `step ${step}: unexpected ${e.message}`);
+        assert.is(e.code, 409);
+        // One cause per conflicting manager and field.
+        const expected = expectConflicts.flatMap((k) => [...owners.get(k)!].filter((o) => o !== m).map((o) => `.data.${k} ${o}`)).sort();
+        assert.equal(e.details.causes.map((c: any) => `${c.field} ${JSON.parse(c.message.split(' ')[2])}`).sort(), expected, `step ${step}`);
+        continue;
+      }
+      assert.ok(force || expectConflicts.length === 0, `step ${step}: expected conflicts on ${expectConflicts}`);
+      for (const [k, set] of [...owners]) {
+        if (k in data || !set.has(m)) continue;
+        set.delete(m);
+        if (set.size === 0) {
+          owners.delete(k);
+          delete model[k];
+        }
+      }
+      for (const [k, v] of Object.entries(data)) {
+        if (model[k] !== v) owners.set(k, new Set([m]));
+        else owners.get(k)!.add(m);
+        model[k] = v;
+      }
+      live = out;
+    } else {
+      const u = pick(r, updaters);
+      const next = structuredClone(live);
+      next.data ??= {};
+      for (const k of keyNames) {
+        const roll = r();
+        if (roll < 0.2 && k in next.data) {
+          delete next.data[k];
+          delete model[k];
+          owners.delete(k);
+        } else if (roll < 0.5) {
+          const v = pick(r, ['x', 'y', 'z']);
+          if (next.data[k] !== v) owners.set(k, new Set([u]));
+          next.data[k] = v;
+          model[k] = v;
+        }
+      }
+      live = updateManagedFields(live, next, { manager: u, operation: 'Update', kind: CONFIGMAP, now });
+    }
+    assert.equal(live.data ?? {}, model, `step ${step}`);
+    for (const k of Object.keys(model)) {
+      const got = (live.metadata.managedFields ?? []).filter((e: any) => e.fieldsV1?.['f:data']?.[`f:${k}`]).map((e: any) => e.manager).sort();
+      assert.equal(got, [...owners.get(k)!].sort(), `step ${step} owners of ${k}`);
+    }
+  }
+});
+
 test.run();
