@@ -21,6 +21,8 @@ export { CertificateAuthenticator, defaultServingHosts, ensurePki, issueClientCe
 export type { PeerCertificate, Pki, PkiOptions } from './pki.ts';
 export { kubeconfigText, writeKubeconfig } from './kubeconfig.ts';
 export { hasImpersonation, impersonate } from './impersonation.ts';
+export { remoteHeaders, remoteUserHeaders, RequestHeaderAuthenticator } from './requestheader.ts';
+export type { RequestHeaderOptions } from './requestheader.ts';
 export { createSecurity } from './security.ts';
 export type { Security, SecurityOptions } from './security.ts';
 export type { KubeconfigOptions } from './kubeconfig.ts';

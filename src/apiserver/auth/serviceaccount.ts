@@ -207,6 +207,17 @@ export class ServiceAccountTokens implements Authenticator {
     return { token, expirationTimestamp: new Date(claims.exp * 1000).toISOString().replace('.000Z', 'Z') };
   }
 
+  /** The OpenID discovery document (/.well-known/openid-configuration); `jwksUri` is where jwks() is served. */
+  openidConfiguration(jwksUri: string): Record<string, unknown> {
+    return {
+      issuer: this.issuer,
+      jwks_uri: jwksUri,
+      response_types_supported: ['id_token'],
+      subject_types_supported: ['public'],
+      id_token_signing_alg_values_supported: [this.algorithm],
+    };
+  }
+
   /** The public key as a JWK set, for /openid/v1/jwks. */
   async jwks(): Promise<{ keys: JWK[] }> {
     const jwk = await exportJWK(this.publicKey);
