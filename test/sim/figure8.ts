@@ -28,7 +28,7 @@ export interface ScenarioResult {
 }
 
 export function runFigure8(opts: { bug: boolean; seed?: number }): ScenarioResult {
-  const sim = new Simulation({ seed: opts.seed ?? 8, members: 5, steps: 0, ...(opts.bug ? { testingBug: 'commitPreviousTerm' as const } : {}) });
+  const sim = new Simulation({ seed: opts.seed ?? 8, members: 5, steps: 0, profile: 'none', ...(opts.bug ? { testingBug: 'commitPreviousTerm' as const } : {}) });
   sim.phase = 'script';
   const voters = sim.bootstrapVoters.map((id) => sim.members.get(id)!);
   const role = (m: SimMember) => (m.core ? m.core.status() : undefined);

@@ -54,8 +54,8 @@ export interface SimOptions {
   steps: number;
   /** Run the cores with the deliberately injected bug (checker test). */
   testingBug?: 'commitPreviousTerm';
-  /** The nemesis: 'mixed' (default, every fault) or 'churn' (leader churn, the Figure 8 schedule). */
-  profile?: 'mixed' | 'churn';
+  /** The nemesis: 'mixed' (default, every fault), 'churn' (leader churn, the Figure 8 schedule) or 'none' (a script drives the faults). */
+  profile?: 'mixed' | 'churn' | 'none';
   /** Print a line per fault/action (replay diagnostics). */
   trace?: boolean;
 }
@@ -273,6 +273,8 @@ export class Simulation {
   delayMaxUnits = 5;
   /** The cores' maxSizePerMsgBytes: small, so that replication takes several rounds. */
   msgBytesMax = 32;
+  /** Core knobs; the mixed profile varies them per seed (flow control, byte bounds, pre-vote). */
+  knobs = { preVote: true, maxInflightMsgs: 4, maxInflightBytes: 0, maxUncommittedEntriesBytes: 1 << 20 };
   // Disk: sync latency bound.
   syncDelayMaxUnits = 8;
 
@@ -300,6 +302,18 @@ export class Simulation {
     this.bootstrapVoters = Array.from({ length: n }, (_, i) => i + 1);
     this.ids = Array.from({ length: n + 2 }, (_, i) => i + 1);
     this.delayMaxUnits = this.rnd.range(1, 3 * tickUnits);
+    if ((opts.profile ?? 'mixed') === 'mixed') {
+      // From a generator of their own, so that the main stream (and with it
+      // every other profile's schedule) does not depend on them.
+      const k = new Prng(opts.seed ^ 0x5eed5eed);
+      this.msgBytesMax = k.pick([32, 32, 1024]);
+      this.knobs = {
+        preVote: k.pick([true, true, false]),
+        maxInflightMsgs: k.pick([1, 4, 4, 256]),
+        maxInflightBytes: k.pick([0, 0, 200]),
+        maxUncommittedEntriesBytes: k.pick([1 << 20, 1 << 20, 400]),
+      };
+    }
     for (const id of this.ids) {
       const m: SimMember = {
         id,
@@ -332,14 +346,14 @@ export class Simulation {
       voters: this.bootstrapVoters,
       electionTicks,
       heartbeatTicks,
-      preVote: true,
+      preVote: this.knobs.preVote,
       checkQuorum: true,
       // Small appends so that replication takes several rounds (more
       // interleavings, and old-term entries replicated on their own).
       maxSizePerMsgBytes: this.msgBytesMax,
-      maxInflightMsgs: 4,
-      maxInflightBytes: 0,
-      maxUncommittedEntriesBytes: 1 << 20,
+      maxInflightMsgs: this.knobs.maxInflightMsgs,
+      maxInflightBytes: this.knobs.maxInflightBytes,
+      maxUncommittedEntriesBytes: this.knobs.maxUncommittedEntriesBytes,
       seed: this.rnd.fork(),
       applied,
       ...(this.opts.testingBug ? { testingBug: this.opts.testingBug } : {}),
@@ -812,6 +826,7 @@ export class Simulation {
 
   nemesis(): void {
     if (this.opts.profile === 'churn') return this.churn();
+    if (this.opts.profile === 'none') return;
     const r = this.rnd;
     const all = [...this.members.values()];
     const x = r.float();
