@@ -294,4 +294,15 @@ test('handing a field over to a controller: a second applier co-owns it, then th
   assert.is(apply(stored(v4, 4), full(), 'deployer', { now: T3 }).spec.replicas, 8);
 });
 
+test('sets (finalizers) merge by value: an applier drops only its own values', () => {
+  const withFin = (finalizers: string[]) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', finalizers }, data: { a: '1' } });
+  const v1 = stored(apply(null, withFin(['example.com/a', 'example.com/b']), 'alpha', { kind: CONFIGMAP }), 1);
+  const added = structuredClone(v1);
+  added.metadata.finalizers.push('example.com/c');
+  const v2 = stored(updateManagedFields(v1, added, { manager: 'controller', operation: 'Update', kind: CONFIGMAP, now: T1 }), 2);
+  assert.equal(entry(v2, 'controller', 'Update').fieldsV1, { 'f:metadata': { 'f:finalizers': { 'v:"example.com/c"': {} } } });
+  const v3 = apply(v2, withFin(['example.com/a']), 'alpha', { kind: CONFIGMAP, now: T2 });
+  assert.equal(v3.metadata.finalizers, ['example.com/a', 'example.com/c']);
+});
+
 test.run();
