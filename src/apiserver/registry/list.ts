@@ -166,7 +166,7 @@ export interface WatchQuery extends ListQuery {
   sendInitialEvents?: string | null;
 }
 
-/** Watcher queue bound, in serialized events. */
+/** Default watcher queue bound, in serialized events (WatchCacheOptions.watcherBufferEventsMax overrides it). */
 export const watcherBufferEventsMax = 10_000;
 
 /**
@@ -176,7 +176,7 @@ export const watcherBufferEventsMax = 10_000;
  */
 export async function watch(reg: Registry, namespace: string | undefined, q: WatchQuery): Promise<ChunkStream> {
   const filter = buildFilter(reg, namespace, q);
-  const sink = new ChunkStream(watcherBufferEventsMax);
+  const sink = new ChunkStream(reg.watcherBufferEventsMax ?? watcherBufferEventsMax);
   const rvs = q.resourceVersion ?? '';
   const bookmarks = q.allowWatchBookmarks === 'true';
   const initial = q.sendInitialEvents === 'true';

@@ -91,6 +91,7 @@ export class Registry {
   private readonly prefix: string;
   private readonly random: () => number;
   private readonly newUid: () => string;
+  readonly watcherBufferEventsMax?: number;
 
   constructor(def: ResourceDef, private readonly deps: RegistryDeps) {
     this.def = def;
@@ -99,6 +100,7 @@ export class Registry {
     this.prefix = `/registry/${def.storagePrefix ?? def.resource}/`;
     this.random = deps.random ?? Math.random;
     this.newUid = deps.uid ?? randomUUID;
+    this.watcherBufferEventsMax = deps.watchCache?.watcherBufferEventsMax;
     this.cache = new WatchCache(this.store, this.prefix, (k, v, rev) => this.decode(k, v, rev), deps.watchCache);
   }
 
