@@ -119,7 +119,8 @@ export const podSpec: TypeNode = struct({
 const podStatus: TypeNode = struct({
   conditions,
   podIPs: keyed('ip'),
-  hostIPs: keyed('ip'),
+  // Merged by ip in a strategic patch, but atomic for apply.
+  hostIPs: { list: { smp: 'merge', smpKey: 'ip', ssa: 'atomic' } },
   resourceClaimStatuses: keyed('name'),
 });
 
