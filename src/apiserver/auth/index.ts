@@ -24,5 +24,6 @@ export { hasImpersonation, impersonate } from './impersonation.ts';
 export { remoteHeaders, remoteUserHeaders, RequestHeaderAuthenticator } from './requestheader.ts';
 export type { RequestHeaderOptions } from './requestheader.ts';
 export { createSecurity } from './security.ts';
+export { selfSubjectReview, selfSubjectRulesReview } from './reviews.ts';
 export type { Security, SecurityOptions } from './security.ts';
 export type { KubeconfigOptions } from './kubeconfig.ts';

@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, Subject } from 'kubernetes-types/rbac/v1.js';
 import {
-  bootstrapRbac, forbiddenError, forbiddenMessage, RbacAuthorizer, UnionAuthorizer, type RbacSource, type RequestAttributes, type UserInfo,
+  bootstrapRbac, forbiddenError, forbiddenMessage, RbacAuthorizer, selfSubjectReview, selfSubjectRulesReview, UnionAuthorizer, type RbacSource, type RequestAttributes, type UserInfo,
 } from '../../../src/apiserver/auth/index.ts';
 
 const g = 'rbac.authorization.k8s.io';
@@ -360,6 +360,23 @@ test('bootstrap: monitoring, issuer discovery and the scheduler', async () => {
   assert.not.ok(await allowed(z, req(sched, 'update', 'leases', { apiGroup: 'coordination.k8s.io', namespace: 'kube-system', name: 'kube-controller-manager' })));
   assert.not.ok(await allowed(z, req(sched, 'create', 'pods', { namespace: 'x' })));
   assert.not.ok(await allowed(z, req(sched, 'get', 'secrets', { namespace: 'x', name: 's' })));
+});
+
+test('self reviews: rules review body for kubectl auth can-i --list, whoami body', () => {
+  const { z } = fixture();
+  const rr = selfSubjectRulesReview(z, alice, 'ns1') as any;
+  assert.is(rr.kind, 'SelfSubjectRulesReview');
+  assert.is(rr.apiVersion, 'authorization.k8s.io/v1');
+  assert.equal(rr.spec, { namespace: 'ns1' });
+  assert.ok(rr.status.resourceRules.some((x: any) => x.resources.includes('pods') && x.resourceNames === undefined));
+  assert.is(rr.status.incomplete, false);
+  assert.is(rr.status.evaluationError, undefined);
+  assert.match((selfSubjectRulesReview(z, user('carol'), 'ns1') as any).status.evaluationError, /missing-role/);
+  assert.equal(selfSubjectReview({ username: 'u', uid: 'x', groups: ['g'], extra: { k: ['v'] } }), {
+    kind: 'SelfSubjectReview', apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: null },
+    status: { userInfo: { username: 'u', uid: 'x', groups: ['g'], extra: { k: ['v'] } } },
+  });
+  assert.equal((selfSubjectReview({ username: 'u', groups: [] }) as any).status.userInfo, { username: 'u', groups: [] });
 });
 
 test.run();
