@@ -97,8 +97,8 @@ export class LocalCluster {
     await this.refreshIds();
   }
 
-  private spawn(m: MemberProc, initialCluster: string, state: 'new' | 'existing'): void {
-    const flags = [
+  private spawn(m: MemberProc, initialCluster: string, state: 'new' | 'existing', extra: string[] = []): void {
+    const flags = [...extra,
       `--name=${m.name}`, `--data-dir=${m.dataDir}`,
       `--listen-client-urls=${m.clientUrl}`, `--advertise-client-urls=${m.clientUrl}`,
       `--listen-peer-urls=http://127.0.0.1:${m.realPeerPort}`, `--initial-advertise-peer-urls=${m.peerUrl}`,
@@ -241,7 +241,11 @@ export class LocalCluster {
       if (mem) initial.push(`${mem.name}=${mem.peerUrl}`);
     }
     m.state = 'stopped';
-    this.spawn(m, initial.join(','), 'existing');
+    // Keelson takes the new member's and the cluster's ids from the add (etcd derives them itself).
+    const ids = this.opts.target === 'keelson'
+      ? [`--member-id=${BigInt(m.id).toString(16)}`, `--cluster-id=${BigInt(String(added.header.cluster_id)).toString(16)}`]
+      : [];
+    this.spawn(m, initial.join(','), 'existing', ids);
   }
 
   async stop(): Promise<void> {

@@ -69,9 +69,26 @@ export class Workload {
 
   clientsNow(): EndpointClient[] { return this.o.clients(); }
 
+  /**
+   * The i-th endpoint's client, skipping endpoints that just failed a call
+   * (for suspectMs), so that clients spend the run on members that answer
+   * rather than piling up unknown ops on a dead or cut-off one.
+   */
   private client(i: number): EndpointClient {
     const cs = this.o.clients();
+    const now = Date.now();
+    for (let k = 0; k < cs.length; k++) {
+      const c = cs[(((i + k) % cs.length) + cs.length) % cs.length]!;
+      if ((this.suspectUntil.get(c.endpoint) ?? 0) <= now) return c;
+    }
     return cs[((i % cs.length) + cs.length) % cs.length]!;
+  }
+
+  private readonly suspectUntil = new Map<string, number>();
+  private static readonly suspectMs = 2000;
+
+  private suspect(c: EndpointClient): void {
+    this.suspectUntil.set(c.endpoint, Date.now() + Workload.suspectMs);
   }
 
   private seeRevision(r: unknown) {
@@ -192,7 +209,7 @@ export class Workload {
           lastSeen.set(key, op.readValue);
         });
       }
-      if (!ok) { endpoint++; await sleep(20); }
+      if (!ok) { this.suspect(cl); endpoint++; await sleep(20); }
     }
   }
 

@@ -14,12 +14,15 @@
 // graceMs (the store's expiry scan interval and the revoke's commit). A leader
 // change restarts every lease's clock at the new leader, and without a quorum
 // no revoke can commit, so a fault window that overlaps the deadline moves it
-// to the fault's end + TTL + graceMs. A linearizable read invoked after the
+// to the fault's end + TTL + graceMs; so does a gap in successful writes
+// (where an unrecorded leader change may hide). A linearizable read invoked after the
 // deadline that still finds the key is a violation.
 import type { CheckResult, FaultRec, History, KvOp, LeaseRec, Violation } from '../history.ts';
 import { describeOp } from '../history.ts';
 
 export interface LeaseCheckOptions {
+  /** A pause of successful writes longer than this may hide a leader change (which restarts lease clocks) (ms). */
+  writeGapMs?: number;
   /** Slack on the early side, for timer granularity (ms). */
   earlySlackMs?: number;
   /** Allowed lateness after TTL (ms). */
@@ -61,6 +64,14 @@ export function checkLeases(h: History, opts: LeaseCheckOptions = {}): CheckResu
   const graceMs = opts.graceMs ?? 2000;
   const violations: Violation[] = [];
   let checked = 0;
+  // Leader changes are not in the history; a gap in successful writes is where one may have happened, and the
+  // new leader restarts every lease's clock by the time the next write succeeds. Such gaps count as faults.
+  const writeGapMs = opts.writeGapMs ?? 300;
+  const writes = h.kv.filter((o) => o.outcome === 'ok' && o.kind !== 'get').map((o) => o.returnMs).sort((a, b) => a - b);
+  const disturbances = [...h.faults];
+  for (let i = 1; i < writes.length; i++) {
+    if (writes[i]! - writes[i - 1]! > writeGapMs) disturbances.push({ kind: 'write-gap', startMs: writes[i - 1]!, endMs: writes[i]!, detail: '' });
+  }
   const keyLease = new Map<string, LeaseRec>();
   for (const l of h.leases) for (const k of l.keys) keyLease.set(k, l);
   const putOf = new Map<string, KvOp>();
@@ -77,7 +88,7 @@ export function checkLeases(h: History, opts: LeaseCheckOptions = {}): CheckResu
 
   for (const l of h.leases) {
     const early = earliestExpiryMs(l) - earlySlackMs;
-    const late = latestExpiryMs(l, h.faults, graceMs);
+    const late = latestExpiryMs(l, disturbances, graceMs);
     for (const key of l.keys) {
       checked++;
       const put = putOf.get(key);

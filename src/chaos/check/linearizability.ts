@@ -9,9 +9,11 @@
 // that must already have taken effect, so it backtracks (pops the last
 // linearized operation, restores the model state, and tries the next call).
 // A memo of visited (set of linearized operations, model state) pairs prunes
-// every configuration already known to fail; the set is hashed with Zobrist
-// keys (two independent 32-bit XOR hashes, so a false prune needs a 64-bit
-// collision). The search is bounded by stepsMax per key; hitting the bound
+// every configuration already known to fail; the set of known operations is
+// hashed with Zobrist keys (two independent 32-bit XOR hashes, so a false
+// prune needs a 64-bit collision), the set of unknown ones kept exactly so
+// that a configuration dominated by an explored one (same known set and
+// state, a superset of unknown ops) is pruned too. The search is bounded by stepsMax per key; hitting the bound
 // answers "inconclusive", never "ok".
 //
 // Outcomes: a failed operation never happened and is dropped. An unknown
@@ -168,11 +170,45 @@ export function searchKey(ops: KvOp[], init: State | 'any', stepsMax: number): S
 
   const zk = zobristKeys(n, 0x5eed);
   let h1 = 0, h2 = 0;
-  const memo = new Set<string>();
+  // Memo: (known ops linearized, state) -> the sets of unknown ops linearized
+  // with it that were already explored. A configuration is pruned when an
+  // explored one has the same known set and state and a subset of its
+  // unknown ops: that one has every option this one has (unknown ops may
+  // also never take effect), so if it failed, this one fails too. Unknown
+  // ops leave the hash alone; their bitset is compared exactly.
+  const unknownIndex = new Int32Array(n).fill(-1);
+  let unknownCount = 0;
+  for (let i = 0; i < n; i++) if (ops[i]!.outcome !== 'ok') unknownIndex[i] = unknownCount++;
+  const words = Math.max(1, Math.ceil(unknownCount / 32));
+  const ubits = new Uint32Array(words);
+  const memo = new Map<string, Uint32Array[]>();
+  const dominated = (key: string, bits: Uint32Array): boolean => {
+    const seen = memo.get(key);
+    if (!seen) { memo.set(key, [bits.slice()]); return false; }
+    for (const b of seen) {
+      let subset = true;
+      for (let w = 0; w < words; w++) if ((b[w]! & ~bits[w]!) !== 0) { subset = false; break; }
+      if (subset) return true;
+    }
+    seen.push(bits.slice());
+    return false;
+  };
   let knownLeft = ops.reduce((c, op) => c + (op.outcome === 'ok' ? 1 : 0), 0);
-  const stack: { entry: Entry; state: State; branch: number }[] = [];
+  // The candidates of a configuration are the calls before the first return
+  // in the list (ops that may take effect next). Known ops are tried before
+  // unknown ones: any order is complete (the memo makes this a search over
+  // configurations), and this one walks straight through a history where
+  // unknown ops need not have taken effect, instead of first trying every
+  // pending unknown op at every step.
+  const candidates = (): Entry[] => {
+    const known: Entry[] = [], unknown: Entry[] = [];
+    for (let e = head.next; e !== null && e.isCall; e = e.next) (unknownIndex[e.op]! < 0 ? known : unknown).push(e);
+    return unknown.length ? known.concat(unknown) : known;
+  };
+  const stack: { cands: Entry[]; idx: number; state: State; branch: number }[] = [];
   let state: State = init === 'any' ? ANY : init;
-  let entry: Entry | null = head.next;
+  let cands = candidates();
+  let idx = 0;
   let branch = 0;
   let steps = 0;
   let deepest = -1;
@@ -180,38 +216,49 @@ export function searchKey(ops: KvOp[], init: State | 'any', stepsMax: number): S
 
   while (knownLeft > 0) {
     if (++steps > stepsMax) return { result: 'inconclusive', steps };
-    if (entry === null) throw new Error('linearizability: ran off the list with known ops left');
-    const cur: Entry = entry;
-    if (cur.isCall) {
+    if (idx < cands.length) {
+      const cur = cands[idx]!;
       const i = cur.op;
       const succ = step(state, ops[i]!);
+      const u = unknownIndex[i]!;
+      const nh1 = u < 0 ? (h1 ^ zk[2 * i]!) >>> 0 : h1, nh2 = u < 0 ? (h2 ^ zk[2 * i + 1]!) >>> 0 : h2;
+      if (u >= 0) ubits[u >>> 5]! |= 1 << (u & 31);
       let taken = false;
       for (let b = branch; b < succ.length; b++) {
-        const nh1 = (h1 ^ zk[2 * i]!) >>> 0, nh2 = (h2 ^ zk[2 * i + 1]!) >>> 0;
         const key = `${nh1}:${nh2}:${stateKey(succ[b]!)}`;
-        if (memo.has(key)) continue;
-        memo.add(key);
-        stack.push({ entry: cur, state, branch: b });
+        if (dominated(key, ubits)) continue;
+        stack.push({ cands, idx, state, branch: b });
         state = succ[b]!;
         h1 = nh1; h2 = nh2;
-        if (ops[i]!.outcome === 'ok') knownLeft--;
+        if (u < 0) knownLeft--;
         lift(cur);
-        entry = head.next;
+        cands = candidates();
+        idx = 0;
         branch = 0;
         taken = true;
         break;
       }
-      if (!taken) { entry = cur.next; branch = 0; }
+      if (!taken) {
+        if (u >= 0) ubits[u >>> 5]! &= ~(1 << (u & 31));
+        idx++;
+        branch = 0;
+      }
     } else {
-      if (stack.length > deepest) { deepest = stack.length; stuck = cur.op; }
+      // Every candidate failed: some op that must already have taken effect could not. Backtrack.
+      if (stack.length > deepest) {
+        deepest = stack.length;
+        for (let e = head.next; e !== null; e = e.next) if (!e.isCall) { stuck = e.op; break; }
+      }
       const top = stack.pop();
-      if (!top) return { result: 'violation', steps, stuckOp: ops[stuck ?? cur.op] };
-      const i = top.entry.op;
-      unlift(top.entry);
-      h1 = (h1 ^ zk[2 * i]!) >>> 0; h2 = (h2 ^ zk[2 * i + 1]!) >>> 0;
-      if (ops[i]!.outcome === 'ok') knownLeft++;
+      if (!top) return { result: 'violation', steps, stuckOp: stuck !== undefined ? ops[stuck] : undefined };
+      const e = top.cands[top.idx]!;
+      const i = e.op;
+      unlift(e);
+      const u = unknownIndex[i]!;
+      if (u < 0) { h1 = (h1 ^ zk[2 * i]!) >>> 0; h2 = (h2 ^ zk[2 * i + 1]!) >>> 0; knownLeft++; } else ubits[u >>> 5]! &= ~(1 << (u & 31));
       state = top.state;
-      entry = top.entry;
+      cands = top.cands;
+      idx = top.idx;
       branch = top.branch + 1;
     }
   }

@@ -58,6 +58,9 @@ test('lease: a key outliving its lease is caught; a fault in the window moves th
   assert.ok(checkLeases(h, { graceMs: 2000 }).violations.some((v) => v.message.includes('still present')));
   const withFault = history({ ...h, faults: [{ kind: 'kill-leader', startMs: 1000, endMs: 3000, detail: '' }] });
   assert.equal(checkLeases(withFault, { graceMs: 2000 }).violations, []);
+  // No successful write between 2 s and 3.5 s: a leader change may hide there.
+  const withGap = history({ ...h, kv: [...h.kv, put('kx', '1', 1900, 2000), put('kx', '2', 3400, 3500)] });
+  assert.equal(checkLeases(withGap, { graceMs: 2000 }).violations, []);
 });
 
 test('convergence: equal hashes pass; a different hash, revision or a silent member is caught', () => {
