@@ -469,7 +469,7 @@ async function member(c: Ctx): Promise<number> {
       }
       say('');
       say('Start the new member with:');
-      say(`  --name=${arg} --initial-cluster=${initial.join(',')} --initial-advertise-peer-urls=${urls.join(',')} --initial-cluster-state=existing`);
+      say(`  --name=${arg} --initial-cluster=${initial.join(',')} --initial-advertise-peer-urls=${urls.join(',')} --initial-cluster-state=existing --member-id=${hex(res.member.ID)} --cluster-id=${hex(res.header.cluster_id)}`);
       return 0;
     }
     case 'remove':

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../main.ts';
-import { flagBool, flagInt, parseFlags, type FlagSpec, type Parsed } from './args.ts';
+import { flagBool, flagDurationMs, flagInt, parseFlags, type FlagSpec, type Parsed } from './args.ts';
 import type { AutoCompactMode } from '../../store/mvcc/autocompact.ts';
 import { TcpTransport } from '../../store/raft/tcp.ts';
 import { EtcdServer } from '../../store/server/server.ts';
@@ -17,6 +17,8 @@ import { RemoteStore } from '../../store/client/remote.ts';
 import { isKeelsonError } from '../../store/errors.ts';
 import type { ClusterStore } from '../../store/cluster.ts';
 import { parseHexId } from './args.ts';
+import { EndpointClient } from './grpc.ts';
+import type { HashKVResponse } from '../../store/store.ts';
 
 export const serveSpec: FlagSpec = {
   bool: ['peer-client-cert-auth', 'force-new-cluster'],
@@ -24,7 +26,7 @@ export const serveSpec: FlagSpec = {
     'name', 'data-dir', 'listen-client-urls', 'advertise-client-urls', 'listen-peer-urls', 'initial-advertise-peer-urls',
     'initial-cluster', 'initial-cluster-state', 'initial-cluster-token', 'heartbeat-interval', 'election-timeout',
     'auto-compaction-mode', 'auto-compaction-retention', 'quota-backend-bytes', 'peer-cert-file', 'peer-key-file',
-    'peer-trusted-ca-file', 'member-id', 'cluster-id',
+    'peer-trusted-ca-file', 'member-id', 'cluster-id', 'experimental-corrupt-check-time',
   ],
 };
 
@@ -49,6 +51,8 @@ Runs one member of a Keelson store cluster and serves the etcd v3 API.
   --auto-compaction-mode=periodic|revision
   --auto-compaction-retention=0           periodic: hours (or 30m, 1h); revision: revisions kept; 0 = off
   --quota-backend-bytes=2147483648        keyspace size past which writes fail with NOSPACE
+  --experimental-corrupt-check-time=0    how often the leader compares keyspace hashes with the
+                                          other members (e.g. 5m); a mismatch raises CORRUPT; 0 = off
   --peer-cert-file, --peer-key-file, --peer-trusted-ca-file
                                           mutual TLS between members (PEM); peer URLs use https://`;
 
@@ -69,6 +73,7 @@ export interface ServeConfig {
   peerTls: { certFile: string; keyFile: string; caFile: string } | undefined;
   memberId: number | undefined;
   clusterId: number | undefined;
+  corruptCheckMs: number;
 }
 
 function urlList(p: Parsed, flag: string, dflt: string): string[] {
@@ -185,6 +190,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
     peerTls,
     memberId,
     clusterId,
+    corruptCheckMs: flagDurationMs(p, 'experimental-corrupt-check-time', 0),
   };
 }
 
@@ -241,6 +247,19 @@ function withLeaseForwarding(store: EmbeddedStore): { store: ClusterStore; close
   };
 }
 
+async function peerHashKV(store: EmbeddedStore, id: number, revision: number): Promise<HashKVResponse> {
+  const members = await store.members();
+  const url = members.members.find((m) => m.id === id)?.clientUrls[0];
+  if (!url) throw new Error(`member ${id.toString(16)} has no client URL`);
+  const c = new EndpointClient(url, 10_000);
+  try {
+    const r = await c.unary('Maintenance', 'HashKV', { revision: String(revision) });
+    return { header: { revision: Number(r.header.revision) }, hash: Number(r.hash), compactRevision: Number(r.compact_revision), hashRevision: revision };
+  } finally {
+    c.close();
+  }
+}
+
 export async function serve(args: string[]): Promise<number> {
   const cfg = parseServeArgs(args);
   // The transport must know the ids before the member opens: take them from
@@ -287,7 +306,9 @@ export async function serve(args: string[]): Promise<number> {
       electionTicks: cfg.electionTicks,
       autoCompact: cfg.autoCompact,
       quotaBackendBytes: cfg.quotaBackendBytes,
-      hashCheckMs: 0,
+      hashCheckMs: cfg.corruptCheckMs,
+      // The hash check asks the other members over their client API.
+      peerHashKV: (id, revision) => peerHashKV(store, id, revision),
       transport,
       onFatal: (err) => {
         process.stderr.write(`keelson store: fatal: ${err.message}\n`);
