@@ -110,12 +110,18 @@ function decodeManagers(raw: unknown): Manager[] | undefined {
   return [...byId.values()];
 }
 
+/** An entry's time for ordering; a missing or unparsable time sorts first rather than upsetting the sort. */
+function timeMs(t: string | undefined): number {
+  const ms = t ? Date.parse(t) : 0;
+  return Number.isNaN(ms) ? 0 : ms;
+}
+
 function encodeManagers(managers: Manager[]): ManagedFieldsEntry[] {
   const live = managers.filter((m) => !m.set.isEmpty());
   live.sort((a, b) => {
     if (a.operation !== b.operation) return a.operation < b.operation ? -1 : 1;
-    const ta = a.time ? Date.parse(a.time) : 0;
-    const tb = b.time ? Date.parse(b.time) : 0;
+    const ta = timeMs(a.time);
+    const tb = timeMs(b.time);
     if (ta !== tb) return ta - tb;
     if (a.manager !== b.manager) return a.manager < b.manager ? -1 : 1;
     if (a.apiVersion !== b.apiVersion) return a.apiVersion < b.apiVersion ? -1 : 1;
@@ -136,7 +142,7 @@ function capUpdateManagers(managers: Manager[]): Manager[] {
   const updaters = managers.filter((m) => m.operation === 'Update' && !m.set.isEmpty() && m.manager !== ancientChangesManager);
   let count = managers.filter((m) => m.operation === 'Update' && !m.set.isEmpty()).length;
   if (count <= updateManagersMax) return managers;
-  updaters.sort((a, b) => (a.time ? Date.parse(a.time) : 0) - (b.time ? Date.parse(b.time) : 0));
+  updaters.sort((a, b) => timeMs(a.time) - timeMs(b.time));
   const out = [...managers];
   for (const m of updaters) {
     if (count <= updateManagersMax) break;
@@ -148,7 +154,7 @@ function capUpdateManagers(managers: Manager[]): Manager[] {
       out.push(bucket);
     }
     bucket.set.addAll(m.set);
-    if (m.time && (!bucket.time || Date.parse(m.time) > Date.parse(bucket.time))) bucket.time = m.time;
+    if (m.time && (!bucket.time || timeMs(m.time) > timeMs(bucket.time))) bucket.time = m.time;
   }
   return out;
 }
