@@ -67,6 +67,16 @@ function requiresLeader(call: { metadata: grpc.Metadata }): boolean {
 
 const noLeader = () => new EtcdApiError(grpc.status.UNAVAILABLE, 'etcdserver: no leader');
 
+/** PEM material for serving over TLS. */
+export interface EtcdServerTls {
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** CA bundle that client certificates must chain to. */
+  ca?: string | Buffer;
+  /** Require and verify a client certificate (etcd's --client-cert-auth). */
+  clientCertAuth?: boolean;
+}
+
 type ServiceErrorLike = Error & { code: grpc.status; details: string };
 
 function serviceError(e: unknown): ServiceErrorLike {
@@ -182,10 +192,22 @@ export class EtcdServer {
     });
   }
 
-  /** Listens on host:port (port 0 = a free one) and resolves with the bound port. */
-  listen(host = '127.0.0.1', port = 0): Promise<number> {
+  /**
+   * Listens on host:port (port 0 = a free one) and resolves with the bound
+   * port. Plain HTTP/2 unless `tls` is given (etcd's --cert-file,
+   * --key-file, --trusted-ca-file, --client-cert-auth).
+   */
+  listen(host = '127.0.0.1', port = 0, opts: { tls?: EtcdServerTls } = {}): Promise<number> {
+    const creds = opts.tls
+      ? grpc.ServerCredentials.createSsl(
+        opts.tls.ca !== undefined ? Buffer.from(opts.tls.ca) : null,
+        [{ private_key: Buffer.from(opts.tls.key), cert_chain: Buffer.from(opts.tls.cert) }],
+        opts.tls.clientCertAuth === true,
+      )
+      : grpc.ServerCredentials.createInsecure();
+    if (opts.tls?.clientCertAuth && opts.tls.ca === undefined) return Promise.reject(new Error('clientCertAuth needs the CA that signs client certificates (ca)'));
     return new Promise((resolve, reject) => {
-      this.server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+      this.server.bindAsync(`${host}:${port}`, creds, (err, bound) => {
         if (err) reject(err);
         else resolve(bound);
       });
