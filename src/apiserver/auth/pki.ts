@@ -179,10 +179,14 @@ function leafUsable(certPem: string, keyPem: string, ca: crypto.X509Certificate,
   if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey) || !cert.checkPrivateKey(key)) return false;
   if (Date.parse(cert.validTo) - now < leafRenewBeforeMs || Date.parse(cert.validFrom) > now) return false;
   if (hosts) {
+    // DNS names are compared with the SAN entries themselves (so that a
+    // wanted wildcard name is found as such); IPs through checkIP, which
+    // copes with the many spellings of an IPv6 address.
+    const dnsNames = new Set((cert.subjectAltName ?? '').split(/,\s*/).filter((e) => e.startsWith('DNS:')).map((e) => e.slice(4).toLowerCase()));
     for (const h of hosts) {
-      const host = h.trim().replace(/^\[(.*)\]$/, '$1');
+      const host = h.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
       if (host === '') continue;
-      const ok = net.isIP(host) ? cert.checkIP(host) !== undefined : cert.checkHost(host, { wildcards: false }) !== undefined;
+      const ok = net.isIP(host) ? cert.checkIP(host) !== undefined : dnsNames.has(host);
       if (!ok) return false;
     }
   }

@@ -107,6 +107,21 @@ test('half a CA, a foreign key or a bad host is a clear error', async () => {
   }
 });
 
+test('wildcard and upper-case hosts are kept across restarts, not re-issued each time', async () => {
+  const dir = tempDir();
+  try {
+    const first = await ensurePki(dir, { hosts: ['*.apps.example', 'API.Example', '[fd00::1]'] });
+    const cert = new crypto.X509Certificate(first.certPem);
+    assert.match(cert.subjectAltName ?? '', /DNS:\*\.apps\.example/);
+    assert.ok(cert.checkHost('x.apps.example'));
+    assert.ok(cert.checkIP('fd00::1'));
+    const second = await ensurePki(dir, { hosts: ['*.apps.example', 'api.example', 'fd00:0:0:0:0:0:0:1'] });
+    assert.is(second.certPem, first.certPem);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('kubeconfig: kubectl config view reads it, file mode 0600, bad input refused', async () => {
   const { dir, pki } = await sharedPki();
   const file = path.join(dir, 'admin.kubeconfig');
