@@ -85,10 +85,10 @@ export function runFigure8(opts: { bug: boolean; seed?: number }): ScenarioResul
     sim.runUntil(() => false, 40 * 10);
     // 5.
     sim.livenessPhase();
-    return { ok: true, unfolded, trace: sim.log };
+    return { ok: true, unfolded, trace: sim.traceTail };
   } catch (e) {
-    if (e instanceof ScriptTimeout) return { ok: true, unfolded: false, failure: e.message, trace: sim.log };
-    if (e instanceof InvariantViolation) return { ok: false, unfolded, failure: e.message, trace: sim.log };
+    if (e instanceof ScriptTimeout) return { ok: true, unfolded: false, failure: e.message, trace: sim.traceTail };
+    if (e instanceof InvariantViolation) return { ok: false, unfolded, failure: e.message, trace: sim.traceTail };
     throw e;
   }
 }

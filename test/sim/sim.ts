@@ -13,18 +13,20 @@
 //   - sync:    a member's disk finishes an fdatasync of its last write.
 // On each tick the "nemesis" may inject a fault (partition, heal, crash,
 // restart, leader kill, loss and duplication rates) or a client action
-// (proposal, membership change, leadership transfer, snapshot/compaction).
+// (proposal, read, membership change, leadership transfer, snapshot). Two
+// profiles: 'mixed' draws from every fault, 'churn' kills and cuts off
+// leaders around their election and their commits (the Figure 8 schedule).
 //
 // The host follows the Ready contract of src/native.ts: it writes a Ready's
 // hard state, entries and snapshot to the member's simulated disk; a leader
 // sends the Ready's messages at once (Raft thesis 10.2.1), any other role only
 // after the write is synced; committed entries are applied after the write is
 // synced, then advance() is called. The disk keeps what was written and what
-// was synced apart: a crash keeps the synced state only (or, sometimes,
-// everything written, as when the page cache happened to reach the platter),
-// and a restart restores the core from it with RaftRestoreState. The state
-// machine is volatile: after a restart it is rebuilt from the snapshot and the
-// committed log, so every index is applied again and checked again.
+// was synced apart: a crash keeps the synced state (or, sometimes, everything
+// written, or a torn prefix of the last write), and a restart restores the
+// core from it with RaftRestoreState. The state machine is volatile: after a
+// restart it is rebuilt from the snapshot and the committed log, so every
+// index is applied again and checked again.
 //
 // Invariants, checked as the events happen (the first violation stops the
 // run and is reported with the seed, the step and the event):
@@ -35,12 +37,19 @@
 //     T had been seen is in the log of every leader of a term above T;
 //   - state machine safety: no two members (nor two lives of one member) apply
 //     different entries, or reach different states, at the same index;
-//   - durability: a restarted member's durable commit index is backed by its
-//     durable log, which agrees with everything known committed; every
-//     proposal a client saw committed is applied by the final leader.
+//   - linearizable reads: a read index covers everything committed before
+//     the read was issued;
+//   - durability: acks and vote grants leave only once what they promise is
+//     synced; a restarted member's durable commit index is backed by its
+//     durable log, which agrees with everything known committed; everything
+//     a client saw committed is applied by every member in the end.
 // Liveness phase: once the faults stop (network healed, crashed members
 // restarted), a leader must be elected and new proposals must commit on every
 // member of the configuration within a bounded number of ticks.
+//
+// Failure modes of the simulator itself: a run that never settles is cut by
+// bounds (events per tick, Readies in a row, the liveness deadlines) and
+// reported as a violation with its seed, never left to hang.
 import { createHash } from 'node:crypto';
 import { RaftNode, isNativeError, messageTypes, type ConfChange, type ConfState, type HardState, type RaftConfig, type RaftNode as Core, type RaftRole, type Ready, type Snapshot } from '../../src/native.ts';
 import { encodeEntries, parseEntries, splitMessages, type Entry } from '../native/raft-harness.ts';
@@ -102,6 +111,9 @@ const heartbeatTicks = 1;
 // Bounds of the liveness phase (ticks after the faults stop).
 const livenessElectionTicksMax = 40 * electionTicks;
 const livenessCommitTicksMax = 60 * electionTicks;
+// Bound on the Readies a member hands out without waiting on its disk: a
+// core that always has more work is a bug.
+const readiesInARowMax = 1000;
 // Bound on the events processed in one tick: a runaway message storm is a bug.
 const eventsPerTickMax = 200_000;
 // Proposals in flight the nemesis keeps at most (bounds the log's growth).
@@ -109,6 +121,8 @@ const clientProposalsPendingMax = 64;
 // ReadIndex requests in flight at most, and the ticks after which a client gives up on one.
 const readsPendingMax = 64;
 const readForgetTicks = 10 * electionTicks;
+// Trace lines kept for a failure report.
+const traceTailLinesMax = 40;
 // Ticks after which a client gives up on a proposal (it was dropped).
 const clientProposalForgetTicks = 10 * electionTicks;
 
@@ -293,7 +307,8 @@ export class Simulation {
   /** Linearizable reads in flight: ctx -> the highest index known committed when the read was issued, and the tick. */
   readsPending = new Map<string, { minIndex: number; at: number }>();
   readSeq = 0;
-  log: string[] = [];
+  /** The last trace lines (printed with a scripted scenario's failure). */
+  readonly traceTail: string[] = [];
 
   constructor(opts: SimOptions) {
     this.opts = opts;
@@ -378,12 +393,12 @@ export class Simulation {
 
   crash(m: SimMember, why: string): void {
     if (!m.core) return;
-    // What survives: the synced state; sometimes everything written (the
-    // unsynced writes happened to reach the disk). Both are states the disk
-    // could really be in after a power loss.
-    // Or a prefix of the unsynced write (a torn tail that the WAL cuts off
-    // at open): the snapshot marker first, then the entries in order, the
-    // hard state last, as the driver appends them.
+    // What survives a power loss: the synced state; in a fifth of the
+    // crashes everything written (the unsynced writes happened to reach the
+    // disk); in another fifth a prefix of the unsynced write (a torn tail
+    // that the WAL cuts off at open): the snapshot marker first, then the
+    // entries in order, the hard state last, as the driver appends them.
+    // Each is a state a real disk can be left in.
     const x = this.rnd.float();
     let kept = '';
     if (x < 0.2) {
@@ -418,7 +433,7 @@ export class Simulation {
 
   /** Hands out and processes Readies until the member waits on its disk or has nothing to do. */
   drive(m: SimMember): void {
-    for (let i = 0; i < 1000; i++) {
+    for (let i = 0; i < readiesInARowMax; i++) {
       if (!m.core || m.pending || !m.core.hasReady()) return;
       const rd = m.core.ready();
       this.write(m, rd);
@@ -430,7 +445,7 @@ export class Simulation {
       }
       this.finish(m, rd);
     }
-    throw new InvariantViolation(`member ${m.id}: more than 1000 Readies in a row`);
+    throw new InvariantViolation(`member ${m.id}: more than ${readiesInARowMax} Readies in a row`);
   }
 
   write(m: SimMember, rd: Ready): void {
@@ -962,8 +977,8 @@ export class Simulation {
   trace(line: string): void {
     const s = `[tick ${this.tickNo}] ${line}`;
     if (this.opts.trace) console.log(s);
-    this.log.push(s);
-    if (this.log.length > 40) this.log.shift();
+    this.traceTail.push(s);
+    if (this.traceTail.length > traceTailLinesMax) this.traceTail.shift();
   }
 
   /** Runs events up to and including the next tick. */
