@@ -30,6 +30,8 @@ export interface EtcdCluster {
   dir: string;
   /** Everything the members printed, for failure reports. */
   logs(): string;
+  /** Stops member i (SIGKILL), leaving the others running. */
+  kill(i: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -67,6 +69,14 @@ export async function startEtcdCluster(size = 3): Promise<EtcdCluster> {
     endpoints: members.map((m) => `http://127.0.0.1:${m.client}`),
     dir,
     logs: () => log,
+    async kill(i: number) {
+      const p = procs[i];
+      if (p.exitCode !== null || p.signalCode !== null) return;
+      await new Promise<void>((resolve) => {
+        p.once('exit', () => resolve());
+        p.kill('SIGKILL');
+      });
+    },
     async stop() {
       process.off('exit', kill);
       await Promise.all(procs.map((p) => new Promise<void>((resolve) => {

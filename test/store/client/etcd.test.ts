@@ -139,5 +139,39 @@ if (!etcdAvailable()) {
     assert.ok(snap.sizeBytes > 0 && snap.sizeBytes % 512 === 0);
   });
 
+  // Last: it leaves the cluster with two of its three members.
+  s('a killed member: calls fail over to the other endpoints', async (ctx) => {
+    const store = S(ctx);
+    const c = await theCluster();
+    // Kill a follower: losing the leader is a different story (requests
+    // time out until a new one is elected, and are not retried).
+    let victim = -1;
+    for (let i = 0; i < c.endpoints.length && victim < 0; i++) {
+      const one = await RemoteStore.connect({ endpoints: [c.endpoints[i]] });
+      try {
+        const st = await one.status();
+        if (st.leader !== one.memberId) victim = i;
+      } finally {
+        await one.close();
+      }
+    }
+    assert.ok(victim >= 0);
+    await c.kill(victim);
+    const k = Buffer.from('/extra/failover');
+    for (let i = 0; i < 20; i++) await store.put(k, Buffer.from(String(i)));
+    assert.is((await store.range(k)).kvs[0].value.toString(), '19');
+    const after = (await store.put(k, Buffer.from('after'))).header.revision;
+    // A watch stream that went to the dead member ends canceled; a new one
+    // goes elsewhere (a bounded number of tries).
+    let seen = '';
+    for (let attempt = 0; attempt < 5 && seen === ''; attempt++) {
+      const w = store.watch(k, { startRevision: after });
+      const r = await w.next();
+      w.cancel();
+      if (r && !r.canceled && r.events.length > 0) seen = r.events[0].kv.value.toString();
+    }
+    assert.is(seen, 'after');
+  });
+
   s.run();
 }
