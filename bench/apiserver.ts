@@ -1,0 +1,159 @@
+// API server benchmarks, on the embedded store (or --store local):
+//   creates   pod creates/s and latency percentiles with N concurrent HTTP clients
+//   list      LIST of 10,000 and 100,000 pods over HTTP, served from the watch cache
+//   fanout    watch fan-out: W in-process watchers of one resource, events delivered per second
+// The machine is shared, so the load average is recorded with the numbers.
+//
+// Usage: npm run bench:apiserver [-- --store embedded|local --clients 100 --seconds 10
+//        --list 10000,100000 --watchers 1000 --events 200 --only creates,list,fanout]
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serve } from '../src/apiserver/http/adapter.ts';
+import { ApiServer } from '../src/apiserver/server.ts';
+import { EmbeddedStore } from '../src/store/embedded.ts';
+import { LocalKeyspaceStore } from '../src/store/local.ts';
+import type { Store } from '../src/store/store.ts';
+
+const args = new Map<string, string>();
+for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ''), process.argv[i + 1]!);
+const storeKind = args.get('store') ?? 'embedded';
+const clients = Number(args.get('clients') ?? 100);
+const seconds = Number(args.get('seconds') ?? 10);
+const listSizes = (args.get('list') ?? '10000,100000').split(',').map(Number);
+const watchers = Number(args.get('watchers') ?? 1000);
+const fanoutEvents = Number(args.get('events') ?? 200);
+const only = new Set((args.get('only') ?? 'creates,list,fanout').split(','));
+
+function pct(sorted: number[], p: number): number {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : 0;
+}
+
+const podBody = (name: string, ns = 'bench') => JSON.stringify({
+  apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns, labels: { app: 'bench' } },
+  spec: { containers: [{ name: 'c', image: 'registry.example/app:1.0' }] },
+});
+
+async function open(dir: string): Promise<Store> {
+  if (storeKind === 'local') return new LocalKeyspaceStore({ dir: path.join(dir, 'store'), leaseTickMs: 0 });
+  const s = new EmbeddedStore({ dataDir: path.join(dir, 'store'), quotaBackendBytes: 8 * 1024 ** 3 });
+  await s.waitForLeader();
+  return s;
+}
+
+const results: Record<string, unknown> = {
+  date: new Date().toISOString(), host: os.hostname(), cpus: os.cpus().length, store: storeKind,
+  loadAverageStart: os.loadavg().map((x) => Number(x.toFixed(2))),
+};
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'keelson-bench-api-'));
+const store = await open(dir);
+const api = new ApiServer({ store, bookmarkIntervalMs: 0, inflightPerClientMax: 10_000 });
+await api.start();
+const served = await serve(api, { port: 0 });
+await api.handle({ method: 'POST', url: '/api/v1/namespaces', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'bench' } })) });
+
+try {
+  if (only.has('creates')) {
+    const lat: number[] = [];
+    let errors = 0;
+    let seq = 0;
+    const end = performance.now() + seconds * 1000;
+    const started = performance.now();
+    await Promise.all(Array.from({ length: clients }, async () => {
+      while (performance.now() < end) {
+        const t0 = performance.now();
+        const r = await fetch(`${served.url}/api/v1/namespaces/bench/pods`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: podBody(`p-${seq++}`) });
+        await r.arrayBuffer();
+        if (r.status !== 201) errors++;
+        lat.push(performance.now() - t0);
+      }
+    }));
+    const elapsed = (performance.now() - started) / 1000;
+    lat.sort((a, b) => a - b);
+    results.creates = {
+      clients, seconds: Number(elapsed.toFixed(2)), created: lat.length - errors, errors,
+      perSecond: Math.round((lat.length - errors) / elapsed),
+      latencyMs: { p50: +pct(lat, 50).toFixed(2), p90: +pct(lat, 90).toFixed(2), p99: +pct(lat, 99).toFixed(2), max: +lat[lat.length - 1]!.toFixed(2) },
+      loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))),
+    };
+    console.log('creates', JSON.stringify(results.creates));
+  }
+
+  if (only.has('list')) {
+    const lists: unknown[] = [];
+    for (const n of listSizes) {
+      // Fill the namespace "list<n>" straight through the store in batches (the create path is measured above).
+      const ns = `list${n}`;
+      const batch = 100; // the store refuses txns of more than 128 operations
+      for (let i = 0; i < n; i += batch) {
+        const ops = [];
+        for (let j = i; j < Math.min(n, i + batch); j++) {
+          const name = `p-${j}`;
+          const obj = JSON.parse(podBody(name, ns));
+          obj.metadata.uid = `00000000-0000-0000-0000-${String(j).padStart(12, '0')}`;
+          obj.metadata.creationTimestamp = '2026-01-01T00:00:00Z';
+          obj.status = { phase: 'Pending' };
+          ops.push({ op: 'put' as const, key: Buffer.from(`/registry/pods/${ns}/${name}`), value: Buffer.from(JSON.stringify(obj)) });
+        }
+        await store.txn({ compare: [], success: ops, failure: [] });
+      }
+      await api.registry('', 'pods')!.cache.syncToStore();
+      const times: number[] = [];
+      let bytes = 0;
+      for (let rep = 0; rep < 3; rep++) {
+        const t0 = performance.now();
+        const r = await fetch(`${served.url}/api/v1/namespaces/${ns}/pods`);
+        const body = await r.arrayBuffer();
+        bytes = body.byteLength;
+        times.push(performance.now() - t0);
+      }
+      times.sort((a, b) => a - b);
+      const entry = { pods: n, bytes, ms: { best: +times[0]!.toFixed(1), median: +times[1]!.toFixed(1) }, loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))) };
+      lists.push(entry);
+      console.log('list', JSON.stringify(entry));
+    }
+    results.list = lists;
+  }
+
+  if (only.has('fanout')) {
+    const streams = [];
+    const rv = api.registry('', 'configmaps')!.cache.rev;
+    for (let i = 0; i < watchers; i++) {
+      const r = await api.handle({ method: 'GET', url: `/api/v1/namespaces/bench/configmaps?watch=true&resourceVersion=${rv}`, headers: {} });
+      streams.push(r.stream!);
+    }
+    let delivered = 0;
+    const want = watchers * fanoutEvents;
+    const consumers = streams.map(async (st) => {
+      for await (const chunk of st) {
+        // Count newline-terminated events in the chunk.
+        for (let i = 0; i < chunk.length; i++) if (chunk[i] === 10) delivered++;
+        if (delivered >= want) break;
+      }
+    });
+    const t0 = performance.now();
+    const body = (i: number) => Buffer.from(JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `fan-${i % 10}` }, data: { i: String(i) } }));
+    for (let i = 0; i < fanoutEvents; i++) {
+      if (i < 10) await api.handle({ method: 'POST', url: '/api/v1/namespaces/bench/configmaps', headers: { 'content-type': 'application/json' }, body: body(i) });
+      else await api.handle({ method: 'PUT', url: `/api/v1/namespaces/bench/configmaps/fan-${i % 10}`, headers: { 'content-type': 'application/json' }, body: body(i) });
+    }
+    while (delivered < want && performance.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 5));
+    const s = (performance.now() - t0) / 1000;
+    for (const st of streams) st.end();
+    await Promise.allSettled(consumers);
+    results.fanout = { watchers, events: fanoutEvents, delivered, seconds: +s.toFixed(3), eventsPerSecond: Math.round(delivered / s), loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))) };
+    console.log('fanout', JSON.stringify(results.fanout));
+  }
+} finally {
+  await served.close();
+  await api.stop();
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const out = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
+mkdirSync(out, { recursive: true });
+writeFileSync(path.join(out, `apiserver-${storeKind}.json`), JSON.stringify(results, null, 2) + '\n');
+console.log(JSON.stringify(results, null, 2));
