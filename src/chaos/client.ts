@@ -6,8 +6,9 @@
 //
 // Outcome rule: an error that proves the request was refused before it could
 // take effect (INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE,
-// NOT_FOUND) is 'failed'; every other error, a deadline above all, is
-// 'unknown': the request may have been committed anyway.
+// NOT_FOUND, or UNAVAILABLE with no connection ever established) is
+// 'failed'; every other error, a deadline above all, is 'unknown': the
+// request may have been committed anyway.
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
 import path from 'node:path';
@@ -36,7 +37,10 @@ const definiteCodes = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.FAILED_
 
 function wrap(e: Any): CallError {
   const code: number | undefined = typeof e?.code === 'number' ? e.code : undefined;
-  return new CallError(String(e?.details || e?.message || e), code, code !== undefined && definiteCodes.has(code));
+  const details = String(e?.details || e?.message || e);
+  // UNAVAILABLE before any connection existed: the request never left this process.
+  const neverSent = code === grpc.status.UNAVAILABLE && details.startsWith('No connection established');
+  return new CallError(details, code, neverSent || (code !== undefined && definiteCodes.has(code)));
 }
 
 export interface RawKv { key: Buffer; value: Buffer; create_revision: string; mod_revision: string; version: string; lease: string }

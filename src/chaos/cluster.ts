@@ -56,6 +56,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class LocalCluster {
   readonly links = new LinkTable();
+  /** Members that died without the harness killing them (a crash is a finding; the report lists them). */
+  readonly unexpectedExits: string[] = [];
+  private readonly expectedExits = new Set<ChildProcess>();
   readonly members: MemberProc[] = [];
   private readonly heartbeatMs: number;
   private readonly electionMs: number;
@@ -116,8 +119,12 @@ export class LocalCluster {
     proc.on('exit', (code, signal) => {
       if (m.proc === proc) {
         m.proc = null;
+        if (!this.expectedExits.delete(proc)) {
+          const line = `${m.name} exited by itself (${signal ?? `code ${code}`}); see ${m.name}.log`;
+          this.unexpectedExits.push(line);
+          this.log(line);
+        }
         if (m.state !== 'removed') m.state = 'stopped';
-        this.log(`${m.name} exited (${signal ?? code})`);
       }
     });
   }
@@ -183,6 +190,7 @@ export class LocalCluster {
     if (!p || p.exitCode !== null) return;
     if (m.state === 'paused') p.kill('SIGCONT');
     const exited = new Promise<void>((r) => p.once('exit', () => r()));
+    this.expectedExits.add(p);
     p.kill(sig);
     await Promise.race([exited, sleep(10_000)]);
     m.state = 'stopped';
@@ -254,6 +262,7 @@ export class LocalCluster {
         if (m.state === 'paused') m.proc.kill('SIGCONT');
         const p = m.proc;
         const exited = new Promise<void>((r) => p.once('exit', () => r()));
+        this.expectedExits.add(p);
         p.kill('SIGKILL');
         await Promise.race([exited, sleep(5000)]);
       }

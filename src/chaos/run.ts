@@ -155,6 +155,7 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
       h.hashes = hashes;
     }
 
+    if (cluster) for (const line of cluster.unexpectedExits) notes.push(line);
     log('checking the history');
     const checks = checkAll(h);
     const report = buildReport({
