@@ -222,6 +222,9 @@ export class EmbeddedStore implements ClusterStore {
     fs.mkdirSync(this.dataDir, { recursive: true });
 
     const identity = this.loadOrCreateIdentity();
+    if (!opts.transport && identity.voters.length + identity.learners.length !== 1) {
+      throw new Error('keelson: a transport is required for a cluster of more than one member');
+    }
     this.memberId = identity.memberId;
     this.clusterId = identity.clusterId;
     this.name = identity.name;
@@ -249,13 +252,37 @@ export class EmbeddedStore implements ClusterStore {
     this.hub = hub = new WatchHub(this.keyspace, { watchBufferEventsMax: opts.watchBufferEventsMax, catchupScanMax: opts.catchupScanMax });
     this.lessor = lessor = new Lessor(this.keyspace, { clock: this.clock, minTtlSeconds: opts.minLeaseTtlSeconds });
 
-    const transport = opts.transport ?? (identity.voters.length + identity.learners.length <= 1
-      ? new MemoryNetwork().transport(this.memberId)
-      : undefined);
-    if (!transport) throw new Error('keelson: a transport is required for a cluster of more than one member');
+    const transport = opts.transport ?? new MemoryNetwork().transport(this.memberId);
     for (const m of this.memberMap.values()) if (m.id !== this.memberId) transport.addPeer(m.id, m.peerUrls);
 
-    this.driver = new RaftDriver({
+    try {
+      this.driver = this.openDriver(identity, transport);
+    } catch (e) {
+      // A WAL that cannot be opened (locked, corrupt, another member's): leave nothing open.
+      this.hub.close();
+      void this.keyspace.close();
+      throw e;
+    }
+    this.driver.start();
+
+    this.sweepTimer = setInterval(() => this.sweepTimeouts(), 100);
+    this.sweepTimer.unref();
+    this.timers.push(this.sweepTimer);
+    const leaseTickMs = opts.leaseTickMs ?? 500;
+    if (leaseTickMs > 0) this.timers.push(setInterval(() => void this.tickLeases().catch(() => {}), leaseTickMs).unref());
+    if (opts.hashCheckMs) this.timers.push(setInterval(() => void this.checkHashes().catch(() => {}), opts.hashCheckMs).unref());
+    if (opts.progressNotifyMs) this.timers.push(setInterval(() => this.hub.progressTick(), opts.progressNotifyMs).unref());
+    if (this.keyspace.compactPending()) this.startCompaction();
+  }
+
+  /** Opens (or creates) a member; the same as `new EmbeddedStore(opts)`. */
+  static open(opts: EmbeddedStoreOptions): EmbeddedStore {
+    return new EmbeddedStore(opts);
+  }
+
+  private openDriver(identity: MemberFile, transport: Transport): RaftDriver {
+    const opts = this.opts;
+    return new RaftDriver({
       id: this.memberId,
       clusterId: this.clusterId,
       walDir: path.join(this.dataDir, 'wal'),
@@ -285,21 +312,6 @@ export class EmbeddedStore implements ClusterStore {
         opts.onFatal?.(err);
       },
     });
-    this.driver.start();
-
-    this.sweepTimer = setInterval(() => this.sweepTimeouts(), 100);
-    this.sweepTimer.unref();
-    this.timers.push(this.sweepTimer);
-    const leaseTickMs = opts.leaseTickMs ?? 500;
-    if (leaseTickMs > 0) this.timers.push(setInterval(() => void this.tickLeases().catch(() => {}), leaseTickMs).unref());
-    if (opts.hashCheckMs) this.timers.push(setInterval(() => void this.checkHashes().catch(() => {}), opts.hashCheckMs).unref());
-    if (opts.progressNotifyMs) this.timers.push(setInterval(() => this.hub.progressTick(), opts.progressNotifyMs).unref());
-    if (this.keyspace.compactPending()) this.startCompaction();
-  }
-
-  /** Opens (or creates) a member; the same as `new EmbeddedStore(opts)`. */
-  static open(opts: EmbeddedStoreOptions): EmbeddedStore {
-    return new EmbeddedStore(opts);
   }
 
   // -------------------------------------------------------------------------
@@ -334,6 +346,7 @@ export class EmbeddedStore implements ClusterStore {
       throw new Error(`keelson: member id ${memberId} is not in initialCluster`);
     }
     const existing = this.opts.initialClusterState === 'existing';
+    if (!this.opts.transport && (initial.length !== 1 || existing)) throw new Error('keelson: a transport is required for a cluster of more than one member');
     // memberAdd picks a fresh random id (an id must never be reused after a
     // removal), so a joining member cannot derive its ids: it is told them.
     if (existing && (this.opts.memberId === undefined || this.opts.clusterId === undefined)) {

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { EmbeddedStore, restoreSnapshot, snapshotFileStatus } from '../../src/store/embedded.ts';
 import { isKeelsonError } from '../../src/store/errors.ts';
+import { MemoryNetwork } from '../../src/store/raft/memory.ts';
 import { storeContract } from './contract.ts';
 import { tempDir } from './mvcc/helpers.ts';
 
@@ -114,6 +115,23 @@ test('past the quota writes fail with NOSPACE; deletes and compaction free it', 
     await store.put(b('after'), b('ok'));
   } finally {
     await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('bad options get a clear error and leave no member behind', async () => {
+  const dir = tempDir('keelson-embedded-opts-');
+  try {
+    const boom = (o: object) => { try { new EmbeddedStore({ dataDir: path.join(dir, String(Math.random())), leaseTickMs: 0, ...o }); return 'no error'; } catch (e) { return (e as Error).message; } };
+    assert.match(boom({ name: 'x', initialCluster: [{ name: 'y', peerUrls: ['memory://y'] }] }), /not in initialCluster/);
+    assert.match(boom({ initialClusterState: 'existing', name: 'y', transport: new MemoryNetwork().transport(1), initialCluster: [{ name: 'y', peerUrls: ['memory://y'] }] }), /needs memberId and clusterId/);
+    assert.match(boom({ name: 'a', initialCluster: [{ name: 'a', peerUrls: ['memory://a'] }, { name: 'b', peerUrls: ['memory://b'] }] }), /transport is required/);
+    assert.match(boom({ initialCluster: [] }), /empty/);
+    assert.equal(fs.readdirSync(dir).filter((d) => fs.existsSync(path.join(dir, d, 'member.json'))), [], 'no member.json written');
+    const s = new EmbeddedStore({ dataDir: path.join(dir, 'm'), leaseTickMs: 0 });
+    await s.close();
+    assert.match(boom({ dataDir: path.join(dir, 'm'), memberId: s.memberId + 1 }), /belongs to member/);
+  } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
