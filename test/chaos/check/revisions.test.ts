@@ -112,4 +112,15 @@ test('reads at a revision: consistent passes, stale or phantom is caught', () =>
   assert.ok(checkReads(history({ kv: [...writes(), absent], watches: w })).violations.some((x) => x.message.includes('absent')));
 });
 
+test('outside any watch coverage an unseen version is not a violation; inside it is', () => {
+  // The watch covers revisions 2..3 only; a read of a version written at 9 (by an unknown-outcome put) is fine.
+  const w = [session(1, 2, [[pe('ka', '1', 2), pe('kb', '1', 3)]])];
+  const late = get('ka', 'u', 0, 1, { revision: 9, readModRevision: 9 });
+  assert.equal(checkReads(history({ kv: [late], watches: w, denseRevisions: true })).violations, []);
+  const absentLater = get('kb', null, 0, 1, { revision: 9, readModRevision: 0 });
+  assert.equal(checkReads(history({ kv: [absentLater], watches: w, denseRevisions: true })).violations, []);
+  const phantom = get('ka', 'zzz', 0, 1, { revision: 3, readModRevision: 3 });
+  assert.ok(checkReads(history({ kv: [phantom], watches: w, denseRevisions: true })).violations.length > 0);
+});
+
 test.run();
