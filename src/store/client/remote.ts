@@ -87,6 +87,13 @@ const errorTexts: [string, StoreErrorCode][] = [
   ['etcdserver: not leader', 'not leader'],
   ['etcdserver: no leader', 'not leader'],
   ['etcdserver: leader changed', 'not leader'],
+  ['etcdserver: request timed out', 'timeout'],
+  ['etcdserver: too many requests', 'too many requests'],
+  ['etcdserver: member not found', 'member not found'],
+  ['etcdserver: member ID already exist', 'member exists'],
+  ['etcdserver: Peer URLs already exists', 'peer url exists'],
+  ['learner member which is in sync with leader', 'learner not ready'],
+  ['etcdserver: unhealthy cluster', 'unhealthy cluster'],
   ['etcdserver: bad request', 'bad request'],
   ['etcdserver: store is closed', 'closed'],
 ];

@@ -40,6 +40,13 @@ const byCode: { [K in StoreErrorCode]?: GrpcStatus } = {
   'bad request': GrpcStatus.INVALID_ARGUMENT,
   'watch canceled': GrpcStatus.CANCELLED,
   'not leader': GrpcStatus.UNAVAILABLE,
+  'timeout': GrpcStatus.UNAVAILABLE,
+  'too many requests': GrpcStatus.RESOURCE_EXHAUSTED,
+  'member not found': GrpcStatus.NOT_FOUND,
+  'member exists': GrpcStatus.FAILED_PRECONDITION,
+  'peer url exists': GrpcStatus.FAILED_PRECONDITION,
+  'learner not ready': GrpcStatus.FAILED_PRECONDITION,
+  'unhealthy cluster': GrpcStatus.UNAVAILABLE,
   'closed': GrpcStatus.UNAVAILABLE,
 };
 
