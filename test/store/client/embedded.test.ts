@@ -4,6 +4,8 @@
 // follower's server (so writes, lease calls and linearizable reads are
 // forwarded by the member, and the server must pass them through intact).
 import fs from 'node:fs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { RemoteStore } from '../../../src/store/client/remote.ts';
 import { EmbeddedStore } from '../../../src/store/embedded.ts';
 import { startCluster, type EmbeddedCluster } from '../../../src/store/embedded/cluster.ts';
@@ -67,3 +69,44 @@ storeContract('RemoteStore -> Keelson server -> EmbeddedStore (3 members, via a 
     throw e;
   }
 }).run();
+
+test('3 members behind 3 servers: a stopped follower, calls and watches fail over', async () => {
+  const dir = tempDir('keelson-grpc-failover-');
+  let cluster: EmbeddedCluster | undefined;
+  const servers: EtcdServer[] = [];
+  let remote: RemoteStore | undefined;
+  try {
+    cluster = await startCluster({ size: 3, dir, tickMs: 25, electionTicks: 10, leaseTickMs: 0 });
+    await cluster.waitForLeader();
+    const endpoints: string[] = [];
+    for (const m of cluster.running()) {
+      const s = await serve(m);
+      servers.push(s.server);
+      endpoints.push(s.endpoint);
+    }
+    remote = await RemoteStore.connect({ endpoints, requestTimeoutMs: 10_000 });
+    const follower = await cluster.follower();
+    const i = cluster.members.indexOf(follower);
+    await servers[i].close();
+    await cluster.stop(i);
+    const k = Buffer.from('failover');
+    for (let n = 0; n < 20; n++) await remote.put(k, Buffer.from(String(n)));
+    assert.is((await remote.range(k)).kvs[0].value.toString(), '19');
+    const after = (await remote.put(k, Buffer.from('after'))).header.revision;
+    let seen = '';
+    for (let attempt = 0; attempt < 5 && seen === ''; attempt++) {
+      const w = remote.watch(k, { startRevision: after });
+      const r = await w.next();
+      w.cancel();
+      if (r && !r.canceled && r.events.length > 0) seen = r.events[0].kv.value.toString();
+    }
+    assert.is(seen, 'after');
+  } finally {
+    await remote?.close();
+    for (const s of servers) await s.close();
+    await cluster?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
