@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import { EmbeddedStore, restoreSnapshot, snapshotFileStatus } from '../../src/store/embedded.ts';
+import { EmbeddedCluster, startCluster } from '../../src/store/embedded/cluster.ts';
 import { isKeelsonError } from '../../src/store/errors.ts';
 import { MemoryNetwork } from '../../src/store/raft/memory.ts';
 import { storeContract } from './contract.ts';
@@ -115,6 +116,57 @@ test('past the quota writes fail with NOSPACE; deletes and compaction free it', 
     await store.put(b('after'), b('ok'));
   } finally {
     await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('automatic compaction (decided by the leader) keeps the last N revisions', async () => {
+  const dir = tempDir('keelson-embedded-autocompact-');
+  const store = new EmbeddedStore({ dataDir: dir, leaseTickMs: 0, autoCompact: { mode: 'revision', retain: 50 } });
+  try {
+    for (let i = 0; i < 300; i++) await store.put(b(`k${i % 10}`), b(`${i}`));
+    await new Promise((r) => setTimeout(r, 50));
+    const st = await store.status();
+    assert.ok(st.compactRevision >= 300 - 100 && st.compactRevision <= 300 - 50, `compact revision ${st.compactRevision}`);
+    assert.is((await store.range(b('k1'), { revision: 280 })).count, 1);
+  } finally {
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a snapshot of a 3-member cluster restores into a new 3-member cluster', async () => {
+  const dir = tempDir('keelson-embedded-snap3-');
+  try {
+    const old = await startCluster({ size: 3, dir: path.join(dir, 'old'), tickMs: 25, leaseTickMs: 0 });
+    let file: Buffer;
+    let rev: number;
+    try {
+      const l = await old.waitForLeader();
+      for (let i = 0; i < 100; i++) await l.put(b(`s${i}`), b(`${i}`));
+      const f = await old.follower();
+      await f.range(b('s0'));
+      const snap = await f.snapshotFile();
+      file = snap.file;
+      rev = snap.header.revision;
+      assert.is(rev, l.keyspace.revision());
+    } finally {
+      await old.close();
+    }
+    const initial = [0, 1, 2].map((i) => ({ name: `m${i}`, peerUrls: [`memory://m${i}`] }));
+    for (const m of initial) await restoreSnapshot({ file, dataDir: path.join(dir, 'new', m.name), name: m.name, initialCluster: initial });
+    const c = new EmbeddedCluster({ size: 3, dir: path.join(dir, 'new'), tickMs: 25, leaseTickMs: 0 });
+    try {
+      const l = await c.waitForLeader();
+      assert.is((await l.range(b('s'), { rangeEnd: b('t'), countOnly: true })).count, 100);
+      assert.is((await l.put(b('next'), b('x'))).header.revision, rev + 1);
+      const f = await c.follower();
+      assert.is((await f.range(b('next'))).count, 1);
+      assert.is((await f.members()).members.length, 3);
+    } finally {
+      await c.close();
+    }
+  } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
