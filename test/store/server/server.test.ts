@@ -208,6 +208,28 @@ s('watch: from a compacted revision it is canceled with compact_revision; progre
   }
 });
 
+s('watch progress_notify: an idle watch that asked for it gets empty responses with the current revision', async () => {
+  const fx = await startServer({ progressNotifyMs: 50 });
+  const c = clients(fx);
+  const w = watchStream(c);
+  try {
+    await fx.store.put(b('pn'), b('1'));
+    w.write({ create_request: { key: b('pn'), progress_notify: true } });
+    w.write({ create_request: { key: b('quiet') } });
+    assert.ok((await w.next()).created);
+    assert.ok((await w.next()).created);
+    const p = await w.next();
+    assert.equal([p.watch_id, p.events.length, p.canceled, p.header.revision], ['0', 0, false, String(fx.store.header().revision)]);
+    // Only the watch that asked gets them.
+    const more = await w.next();
+    assert.is(more.watch_id, '0');
+  } finally {
+    w.end();
+    c.close();
+    await fx.stop();
+  }
+});
+
 s('watch backpressure: a reader that stops reading still gets every event in order after it resumes', async (ctx) => {
   const { fx, c } = X(ctx);
   const w = watchStream(c);
@@ -215,8 +237,10 @@ s('watch backpressure: a reader that stops reading still gets every event in ord
     w.write({ create_request: { key: b('bp/'), range_end: b('bp0') } });
     assert.ok((await w.next()).created);
     w.stream.pause();
-    const value = Buffer.alloc(1024, 1);
-    const total = 3000;
+    // More events than the store's per-watcher buffer (1,000) and more bytes
+    // than the HTTP/2 windows, so both bounds are hit while the reader sleeps.
+    const value = Buffer.alloc(2048, 1);
+    const total = 1500;
     const first = (await fx.store.put(b('bp/0'), value)).header.revision;
     for (let i = 1; i < total; i++) await fx.store.put(b(`bp/${i % 100}`), value);
     w.stream.resume();
