@@ -540,7 +540,7 @@ export class EmbeddedStore implements ClusterStore {
     if (this.waiters.size >= (this.opts.proposalsWaitingMax ?? 100_000)) throw new KeelsonError('too many requests', `${this.waiters.size} requests waiting`);
     const id = this.nextProposalId++;
     const data = encodeChecked({ id, from: this.memberId, req });
-    if (this.quota > 0 && needsSpace(req) && !this.keyspace.alarms().includes('NOSPACE') && this.sizeBytes() > this.quota) {
+    if (this.quota > 0 && needsSpace(req) && this.sizeBytes() > this.quota && !this.keyspace.alarms().includes('NOSPACE')) {
       await this.propose({ op: 'alarm', action: 'activate', alarm: 'NOSPACE' });
     }
     const deadline = performance.now() + this.requestTimeoutMs;

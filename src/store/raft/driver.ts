@@ -651,7 +651,7 @@ export class RaftDriver {
         // The keyspace keeps a gapless applied index: a ConfChange is an empty entry to it.
         if (e.index > this.appliedSubmitted) batch.push({ index: e.index, term: e.term, data: EMPTY });
       } else if (e.index > this.appliedSubmitted) {
-        batch.push({ index: e.index, term: e.term, data: e.data });
+        batch.push(e); // a RawEntry is a CommittedEntry (plus its type)
       }
     }
     if (batch.length === 0) return;
