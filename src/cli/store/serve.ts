@@ -26,7 +26,8 @@ export const serveSpec: FlagSpec = {
     'name', 'data-dir', 'listen-client-urls', 'advertise-client-urls', 'listen-peer-urls', 'initial-advertise-peer-urls',
     'initial-cluster', 'initial-cluster-state', 'initial-cluster-token', 'heartbeat-interval', 'election-timeout',
     'auto-compaction-mode', 'auto-compaction-retention', 'quota-backend-bytes', 'peer-cert-file', 'peer-key-file',
-    'peer-trusted-ca-file', 'member-id', 'cluster-id', 'experimental-corrupt-check-time',
+    'peer-trusted-ca-file', 'member-id', 'cluster-id', 'experimental-corrupt-check-time', 'snapshot-count',
+    'experimental-snapshot-catchup-entries',
   ],
 };
 
@@ -53,6 +54,9 @@ Runs one member of a Keelson store cluster and serves the etcd v3 API.
   --quota-backend-bytes=2147483648        keyspace size past which writes fail with NOSPACE
   --experimental-corrupt-check-time=0    how often the leader compares keyspace hashes with the
                                           other members (e.g. 5m); a mismatch raises CORRUPT; 0 = off
+  --snapshot-count=10000                  applied entries between snapshots (the log is compacted behind them)
+  --experimental-snapshot-catchup-entries=5000
+                                          entries kept behind a snapshot for slow followers
   --peer-cert-file, --peer-key-file, --peer-trusted-ca-file
                                           mutual TLS between members (PEM); peer URLs use https://`;
 
@@ -74,6 +78,8 @@ export interface ServeConfig {
   memberId: number | undefined;
   clusterId: number | undefined;
   corruptCheckMs: number;
+  snapshotEntries: number;
+  snapshotCatchUpEntries: number;
 }
 
 function urlList(p: Parsed, flag: string, dflt: string): string[] {
@@ -191,6 +197,8 @@ export function parseServeArgs(args: string[]): ServeConfig {
     memberId,
     clusterId,
     corruptCheckMs: flagDurationMs(p, 'experimental-corrupt-check-time', 0),
+    snapshotEntries: flagInt(p, 'snapshot-count', 10_000, 1),
+    snapshotCatchUpEntries: flagInt(p, 'experimental-snapshot-catchup-entries', 5_000, 1),
   };
 }
 
@@ -307,6 +315,8 @@ export async function serve(args: string[]): Promise<number> {
       autoCompact: cfg.autoCompact,
       quotaBackendBytes: cfg.quotaBackendBytes,
       hashCheckMs: cfg.corruptCheckMs,
+      snapshotEntries: cfg.snapshotEntries,
+      snapshotCatchUpEntries: cfg.snapshotCatchUpEntries,
       // The hash check asks the other members over their client API.
       peerHashKV: (id, revision) => peerHashKV(store, id, revision),
       transport,
