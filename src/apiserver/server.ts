@@ -12,6 +12,7 @@ import YAML from 'yaml';
 import { isKeelsonError, type Store } from '../store/store.ts';
 import type { OpContext, FieldValidation, UserInfo } from './context.ts';
 import { rfc3339 } from './context.ts';
+import { Aggregator } from './aggregation/proxy.ts';
 import { Discovery } from './discovery/discovery.ts';
 import { errors, StatusError } from './errors.ts';
 import { parseRequestInfo, type ApiRequest, type ApiResponse, type RequestInfo } from './http/request.ts';
@@ -126,6 +127,7 @@ export class ApiServer {
   private readonly admission: AdmissionHook;
   private readonly streams = new Set<ChunkStream>();
   private bookmarkTimer: NodeJS.Timeout | null = null;
+  private readonly aggregator: Aggregator;
   private started = false;
 
   constructor(private readonly opts: ApiServerOptions) {
@@ -153,6 +155,11 @@ export class ApiServer {
         for (const p of plugins) if (p.validate) await p.validate(a, admissionCtx);
       },
     };
+    this.aggregator = new Aggregator({
+      apiService: (g, v) => { const r = this.registry('apiregistration.k8s.io', 'apiservices')!; return r.cache.get(r.key('', `${v}.${g}`))?.obj; },
+      apiServices: () => this.registry('apiregistration.k8s.io', 'apiservices')!.cache.list().map((c) => c.obj),
+      endpoints: async (ns, name) => (await this.registry('', 'endpoints')!.read(ns, name))?.obj ?? null,
+    });
     for (const d of this.defs) {
       if (d.virtual) continue;
       this.registries.set(`${d.group}/${d.resource}`, new Registry(d, {
@@ -276,6 +283,18 @@ export class ApiServer {
 
   private async route(req: ApiRequest, url: URL, info: RequestInfo, user: UserInfo): Promise<ApiResponse> {
     const p = info.path.replace(/\/+$/, '') || '/';
+    if (info.prefix === 'apis' && !this.discovery.resources(info.apiGroup, info.apiVersion)) {
+      const svc = this.aggregator.claimed(info.apiGroup, info.apiVersion);
+      if (svc) return this.aggregator.proxy(req, svc, user);
+    }
+    if (info.parts[0] === 'apis' && info.parts.length === 2 && !this.discovery.versionsOf(info.parts[1]!).length) {
+      const versions = this.aggregatedGroups().get(info.parts[1]!);
+      if (versions) {
+        const vs = versions.map((v) => ({ groupVersion: `${info.parts[1]}/${v}`, version: v }));
+        return json(200, { kind: 'APIGroup', apiVersion: 'v1', name: info.parts[1], versions: vs, preferredVersion: vs[0] });
+      }
+    }
+    if (p === '/apis') await this.refreshAggregatedDiscovery();
     if (!info.resourceRequest) return this.nonResource(req, p, info);
     const def = this.discovery.find(info.apiGroup, info.apiVersion, info.resource);
     if (!def) throw new StatusError(404, 'NotFound', 'the server could not find the requested resource');
@@ -397,6 +416,35 @@ export class ApiServer {
     } catch {
       // Retried on the next delete of the namespace; a failure here leaves it Terminating, as Kubernetes would.
     }
+  }
+
+  /** Group -> versions claimed by APIServices with a backend. */
+  private aggregatedGroups(): Map<string, string[]> {
+    const m = new Map<string, string[]>();
+    for (const a of this.registry('apiregistration.k8s.io', 'apiservices')!.cache.list()) {
+      const spec = a.obj.spec;
+      if (!spec?.service || !spec.group || this.discovery.versionsOf(spec.group).length) continue;
+      if (!m.has(spec.group)) m.set(spec.group, []);
+      m.get(spec.group)!.push(spec.version);
+    }
+    return m;
+  }
+
+  /** Asks each APIService backend for its resources, for the merged discovery documents. */
+  private async refreshAggregatedDiscovery(): Promise<void> {
+    const groups = this.aggregatedGroups();
+    const next = new Map<string, { version: string; resources: unknown[]; legacy: unknown[] }[]>();
+    await Promise.all([...groups].map(async ([g, vs]) => {
+      const entries: { version: string; resources: unknown[]; legacy: unknown[] }[] = [];
+      for (const v of vs) {
+        const svc = this.aggregator.claimed(g, v);
+        const list = svc ? await this.aggregator.resourceList(svc) : null;
+        entries.push({ version: v, resources: list ? Aggregator.toAggregated(g, v, list) : [], legacy: list?.resources ?? [] });
+      }
+      next.set(g, entries);
+    }));
+    this.discovery.aggregated.clear();
+    for (const [g, e] of next) this.discovery.aggregated.set(g, e);
   }
 
   private subresourceAllowed(def: ResourceDef, sub: string): boolean {
