@@ -59,6 +59,10 @@ export class LocalCluster {
   /** Members that died without the harness killing them (a crash is a finding; the report lists them). */
   readonly unexpectedExits: string[] = [];
   private readonly expectedExits = new Set<ChildProcess>();
+  /** Proxied connections reset to model loss, for the fault's description. */
+  lossResets = 0;
+  /** Proxied connections whose source member was not found (forwarded untouched; a member dying while it dials). */
+  unidentified = 0;
   readonly members: MemberProc[] = [];
   private readonly heartbeatMs: number;
   private readonly electionMs: number;
@@ -84,8 +88,9 @@ export class LocalCluster {
       const clientPort = await freePort();
       const realPeerPort = await freePort();
       const proxy = new FaultProxy({
-        member: name, target: { host: '127.0.0.1', port: realPeerPort }, links: this.links, identify: async (s) => { const who = await identify(s); if (!who) this.log(`proxy ->${name}: could not identify a connection`); return who; }, random: this.opts.random,
-        onEvent: (l) => this.log(l),
+        member: name, target: { host: '127.0.0.1', port: realPeerPort }, links: this.links, 
+        identify: async (s) => { const who = await identify(s); if (!who) this.unidentified++; return who; }, random: this.opts.random,
+        onEvent: () => { this.lossResets++; },
       });
       const proxyPort = await proxy.listen();
       const clientUrl = `http://127.0.0.1:${clientPort}`;

@@ -175,9 +175,10 @@ async function inject(step: PlannedFault, r: FaultRunner): Promise<string> {
         if (a === b) continue;
         if (hash(`${a}${b}`, step.variant) % 2 === 0 || (i++ === 0)) { c.links.set(a, b, { lossRate }); lossy.push(`${a}->${b}`); }
       }
+      const resetsBefore = c.lossResets;
       await sleep(step.holdMs);
       c.links.clear();
-      return `loss ${lossRate} per chunk on ${lossy.join(' ')} for ${step.holdMs} ms`;
+      return `loss ${lossRate} per chunk on ${lossy.join(' ')} for ${step.holdMs} ms (${c.lossResets - resetsBefore} connections reset)`;
     }
     case 'wipe': {
       if (c.running().length !== c.members.length) return 'skipped: not every member is up';

@@ -155,7 +155,10 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
       h.hashes = hashes;
     }
 
-    if (cluster) for (const line of cluster.unexpectedExits) notes.push(line);
+    if (cluster) {
+      for (const line of cluster.unexpectedExits) notes.push(line);
+      if (cluster.unidentified > 0) notes.push(`${cluster.unidentified} peer connections could not be attributed to a member and were forwarded untouched (typically a member dialing as it was killed)`);
+    }
     log('checking the history');
     const checks = checkAll(h);
     const report = buildReport({
