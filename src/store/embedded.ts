@@ -201,6 +201,8 @@ export class EmbeddedStore implements ClusterStore {
   /** Runs request timeouts; keeps the process alive only while requests wait (all other timers are unref'd). */
   private sweepTimer: NodeJS.Timeout;
   private readsWaiting = 0;
+  /** Set while a snapshot from the leader replaces the keyspace. */
+  private restoring: Promise<void> | null = null;
 
   private nextProposalId = 1;
   /** Insertion order = deadline order (one timeout for all), so the sweep stops at the first live one. */
@@ -604,6 +606,8 @@ export class EmbeddedStore implements ClusterStore {
     this.checkOpen();
     const { serializable, ...rest } = opts;
     if (!serializable) await this.linearize();
+    // Reads wait out a snapshot being installed (the keyspace is swapped under them).
+    while (this.restoring) await this.restoring;
     this.checkOpen();
     return this.keyspace.range({ key, ...rest });
   }
@@ -734,6 +738,7 @@ export class EmbeddedStore implements ClusterStore {
 
   async hashKV(revision = 0): Promise<HashKVResponse> {
     this.checkOpen();
+    while (this.restoring) await this.restoring;
     const h = await this.keyspace.hashAsync(revision);
     return { header: { revision: this.keyspace.revision() }, hash: h.hash, compactRevision: h.compactRevision, hashRevision: h.revision };
   }
@@ -980,7 +985,13 @@ export class EmbeddedStore implements ClusterStore {
 
   private async restoreFromPayload(data: Buffer): Promise<void> {
     const { header, keyspace } = decodeSnapshotFile(data);
-    await this.keyspace.restore(header.index, keyspace);
+    const restoring = this.keyspace.restore(header.index, keyspace);
+    this.restoring = restoring.catch(() => {});
+    try {
+      await restoring;
+    } finally {
+      this.restoring = null;
+    }
     this.memberMap = new Map(header.members.map((m) => [m.id, m]));
     this.membersIndex = header.membersIndex;
     this.persistMembers();
