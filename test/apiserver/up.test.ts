@@ -52,8 +52,9 @@ test('up serves HTTPS with the admin kubeconfig; RBAC applies to other users', a
   // alice (token file) has no bindings: forbidden, and can-i says no.
   // A kubeconfig for alice: the same cluster and CA, her token instead of the admin certificate.
   const cfg = YAML.parse(readFileSync(kubeconfig, 'utf8'));
+  let files = 0;
   const asUser = (token: string) => {
-    const file = path.join(dir, `${token}.kubeconfig`);
+    const file = path.join(dir, `user-${files++}.kubeconfig`);
     writeFileSync(file, YAML.stringify({ ...cfg, users: [{ name: cfg.users[0].name, user: { token } }] }));
     return file;
   };
@@ -70,6 +71,11 @@ test('up serves HTTPS with the admin kubeconfig; RBAC applies to other users', a
     if (allowed !== 'yes') await new Promise((res) => setTimeout(res, 100));
   }
   assert.is(allowed, 'yes');
+  // A service-account token from the TokenRequest subresource authenticates as the account.
+  const token = (await ok(kubeconfig, ['create', 'token', 'default', '--duration=1h'])).trim();
+  assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/);
+  const sa = await kubectl(asUser(token), ['get', 'secrets']);
+  assert.match(sa.stderr, /User "system:serviceaccount:default:default" cannot list resource "secrets"/);
   const bad = await kubectl(asUser('wrong'), ['get', 'pods']);
   assert.match(bad.stderr, /Unauthorized/);
   } finally {

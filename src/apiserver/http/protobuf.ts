@@ -2,7 +2,8 @@
 // kubectl's typed clients send as protobuf (Content-Type
 // application/vnd.kubernetes.protobuf): `kubectl auth can-i`
 // (SelfSubjectAccessReview), `kubectl create configmap|secret|namespace|role|
-// rolebinding|clusterrole|clusterrolebinding|serviceaccount`, and
+// rolebinding|clusterrole|clusterrolebinding|serviceaccount`, `kubectl create
+// token` (TokenRequest), and
 // evictions. The envelope is the 4-byte magic "k8s\0" followed by a
 // runtime.Unknown {typeMeta, raw}; raw is the typed message, decoded here by a
 // small field-number table per kind into the JSON form. Kinds not in the table
@@ -49,7 +50,13 @@ const policyRule: Msg = {
 const binding: Msg = { 1: { name: 'metadata', type: objectMeta }, 2: { name: 'subjects', type: subject, repeated: true }, 3: { name: 'roleRef', type: roleRef } };
 const role: Msg = { 1: { name: 'metadata', type: objectMeta }, 2: { name: 'rules', type: policyRule, repeated: true } };
 
+const boundObjectRef: Msg = { 1: { name: 'kind', type: 'string' }, 2: { name: 'apiVersion', type: 'string' }, 3: { name: 'name', type: 'string' }, 4: { name: 'uid', type: 'string' } };
+
 const kinds: Record<string, Msg> = {
+  'authentication.k8s.io/v1/TokenRequest': {
+    1: { name: 'metadata', type: objectMeta },
+    2: { name: 'spec', type: { 1: { name: 'audiences', type: 'string', repeated: true }, 3: { name: 'boundObjectRef', type: boundObjectRef }, 4: { name: 'expirationSeconds', type: 'int' } } },
+  },
   'rbac.authorization.k8s.io/v1/RoleBinding': binding,
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': binding,
   'rbac.authorization.k8s.io/v1/Role': role,
