@@ -238,12 +238,17 @@ function withLeaseForwarding(store: EmbeddedStore): { store: ClusterStore; close
     };
   const keepAlive = forward((id: number) => store.leaseKeepAlive(id), (r, id) => r.leaseKeepAlive(id));
   const timeToLive = forward((id: number, o?: { keys?: boolean }) => store.leaseTimeToLive(id, o), (r, id, o) => r.leaseTimeToLive(id, o));
+  // Methods are bound once, not on every call of the request path.
+  const bound = new Map<PropertyKey, unknown>([['leaseKeepAlive', keepAlive], ['leaseTimeToLive', timeToLive]]);
   const proxy = new Proxy(store, {
-    get(target, prop, receiver) {
-      if (prop === 'leaseKeepAlive') return keepAlive;
-      if (prop === 'leaseTimeToLive') return timeToLive;
-      const v = Reflect.get(target, prop, receiver);
-      return typeof v === 'function' ? v.bind(target) : v;
+    get(target, prop) {
+      const b = bound.get(prop);
+      if (b !== undefined) return b;
+      const v = Reflect.get(target, prop, target);
+      if (typeof v !== 'function') return v;
+      const f = v.bind(target);
+      bound.set(prop, f);
+      return f;
     },
   }) as ClusterStore;
   return {
