@@ -126,7 +126,7 @@ const traceTailLinesMax = 40;
 // Ticks after which a client gives up on a proposal (it was dropped).
 const clientProposalForgetTicks = 10 * electionTicks;
 
-interface DiskState {
+export interface DiskState {
   hardState?: HardState;
   snapshot?: Snapshot;
   /** Entries after the snapshot, consecutive, ascending. */
