@@ -1,0 +1,53 @@
+// The fault plan replays from its seed; the report's availability numbers and timeline.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { planFaults, faultKinds } from '../../src/chaos/faults.ts';
+import { availability, buildReport, quantile, summaryText, timelineSvg } from '../../src/chaos/report.ts';
+import { seededRandom } from '../../src/chaos/run.ts';
+import type { History } from '../../src/chaos/history.ts';
+
+test('the fault plan is a function of the seed and stays inside the duration', () => {
+  const a = planFaults(faultKinds, 120_000, seededRandom(7));
+  const b = planFaults(faultKinds, 120_000, seededRandom(7));
+  const c = planFaults(faultKinds, 120_000, seededRandom(8));
+  assert.equal(a, b);
+  assert.not.equal(a, c);
+  assert.ok(a.length >= 5);
+  const planned = a.reduce((t, s) => t + s.quietMs + s.holdMs + 2500, 0);
+  assert.ok(planned <= 118_000, `plan runs ${planned} ms`);
+  assert.equal(planFaults([], 60_000, seededRandom(1)), []);
+  assert.ok(planFaults(['kill-leader'], 60_000, seededRandom(1)).every((s) => s.kind === 'kill-leader'));
+});
+
+test('availability: time from each leader kill to the first write invoked after it that succeeded', () => {
+  const w = (id: number, t0: number, t1: number) => ({ id, client: 0, kind: 'put' as const, key: 'k', value: `${id}`, invokeMs: t0, returnMs: t1, outcome: 'ok' as const });
+  const h: History = {
+    kv: [w(1, 0, 5), w(2, 900, 2100), w(3, 1200, 1500), w(4, 5000, 5200), { ...w(5, 5100, Infinity), outcome: 'unknown' }],
+    watches: [], leases: [], prefix: 'k',
+    faults: [
+      { kind: 'kill-leader', startMs: 1000, endMs: 2000, detail: 'SIGKILL leader m1' },
+      { kind: 'kill-leader', startMs: 4000, endMs: 4500, detail: 'SIGKILL leader m2' },
+      { kind: 'kill-leader', startMs: 4200, endMs: 4300, detail: 'skipped: no leader' },
+      { kind: 'partition', startMs: 100, endMs: 200, detail: '' },
+    ],
+  };
+  const a = availability(h);
+  assert.equal(a.recoveriesMs, [500, 1200]);
+  assert.is(a.p50Ms, 500);
+  assert.is(a.maxMs, 1200);
+  h.faults.push({ kind: 'kill-leader', startMs: 6000, endMs: 6100, detail: 'SIGKILL leader m3' });
+  const b = availability(h);
+  assert.equal(b.recoveriesMs, [500, 1200, null]);
+  assert.is(b.p99Ms, null, 'a kill writes never recovered from has no p99');
+  assert.is(quantile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.99), 10);
+  assert.is(quantile([1, 2, 3, 4], 0.5), 2);
+
+  const report = buildReport({ target: 't', members: 3, seed: 1, durationS: 7, faults: ['kill-leader'], endpoints: [], plan: [], notes: [] }, h, []);
+  const svg = timelineSvg(report);
+  assert.ok(svg.startsWith('<svg') && svg.trim().endsWith('</svg>'));
+  assert.ok(svg.includes('SIGKILL leader m1'), 'faults are marked with their details');
+  assert.is((svg.match(/<polyline/g) ?? []).length, 4);
+  assert.ok(summaryText(report).includes('3 leader kills'));
+});
+
+test.run();
