@@ -294,10 +294,13 @@ function svgChart(rows: Array<{ name: string; keelson?: number; etcd?: number }>
 async function main(): Promise<void> {
   const load0 = os.loadavg();
   const results: Record<string, Row[]> = {};
+  const loadBySystem: Record<string, { before: number[]; after: number[] }> = {};
   for (const sys of ['etcd', 'keelson'] as const) {
     if (only && only !== sys) continue;
     console.error(`${sys}: starting a 3-member cluster`);
+    const before = os.loadavg();
     results[sys] = await benchSystem(sys);
+    loadBySystem[sys] = { before, after: os.loadavg() };
   }
   const load1 = os.loadavg();
   const names = (results.keelson ?? results.etcd ?? []).map((r) => r.name);
@@ -315,7 +318,8 @@ async function main(): Promise<void> {
   const out = {
     benchmark: 'store',
     date: new Date().toISOString(),
-    machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model, loadAverageBefore: load0, loadAverageAfter: load1, node: process.version },
+    machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model, loadAverageBefore: load0, loadAverageAfter: load1, loadAverageBySystem: loadBySystem, node: process.version },
+    note: 'The machine is shared with other jobs; the load average (1, 5, 15 min) says how much. Numbers on a quiet machine are much higher for both systems.',
     settings: { rowSeconds, connsPerMember, keySpace, valueBytes, watchers, watchEvents, heartbeatMs: 100, electionMs: 1000 },
     rows: merged,
     raw: results,
