@@ -89,6 +89,8 @@ test('durability: acks and votes before they are synced; a restart whose commit 
   violates(() => sim.checkDurableBeforeSend(a, messageTypes.MsgAppResp, false, 3, 2, 2), /acknowledges index 2 to 2 with only 1 synced/);
   sim.checkDurableBeforeSend(a, messageTypes.MsgVoteResp, false, 3, 0, 2);
   violates(() => sim.checkDurableBeforeSend(a, messageTypes.MsgVoteResp, false, 3, 0, 3), /grants its term-3 vote to 3 before the vote is synced/);
+  violates(() => sim.checkDurableBeforeSend(a, messageTypes.MsgVoteResp, false, 4, 0, 2), /grants its term-4 vote to 2 before the vote is synced/);
+  sim.checkDurableBeforeSend(a, messageTypes.MsgVoteResp, false, 2, 0, 3); // the synced term 3 is past it: no second vote in term 2
   a.synced.hardState = { term: 3, vote: 2, commit: 2 };
   violates(() => sim.checkRestoredDisk(a), /restarts with commit 2 beyond its durable log 1/);
   const c = fresh();
