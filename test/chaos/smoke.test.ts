@@ -8,7 +8,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runChaos } from '../../src/chaos/run.ts';
-import { summaryText } from '../../src/chaos/report.ts';
+import { readHistory, summaryText } from '../../src/chaos/report.ts';
+import { checkAll } from '../../src/chaos/check/index.ts';
+import { mutations } from './mutate.ts';
 
 test('chaos smoke: 3 Keelson members, leader kills and a partition, zero violations', async () => {
   const seed = Number(process.env.CHAOS_SEED ?? 20261202);
@@ -26,6 +28,15 @@ test('chaos smoke: 3 Keelson members, leader kills and a partition, zero violati
   assert.ok(report.watch.events > 0, `no watch events; ${where}`);
   for (const c of report.checks) assert.ok(c.checked > 0 || c.checker === 'lease', `${c.checker} checked nothing; ${where}`);
   assert.ok(fs.existsSync(path.join(dir, 'timeline.svg')));
+
+  // The same real history with one planted bug at a time: each must be caught by its checker.
+  const file = path.join(dir, 'history.json');
+  for (const m of mutations) {
+    const h = readHistory(file);
+    assert.ok(m.apply(h), `${m.name}: nothing to mutate in this history; ${where}`);
+    const found = checkAll(h).find((c) => c.checker === m.checker)!;
+    assert.ok(found.violations.length > 0, `${m.name} was not caught by the ${m.checker} checker; ${where}`);
+  }
   // Keep the report of a failing run; remove a passing one.
   fs.rmSync(dir, { recursive: true, force: true });
 });

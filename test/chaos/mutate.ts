@@ -1,0 +1,124 @@
+// Known-bad variants of a real recorded history, for the smoke test: each
+// mutation plants one bug the store could have had, and the named checker
+// must catch it.
+import type { History, KvOp } from '../../src/chaos/history.ts';
+import { latestExpiryMs } from '../../src/chaos/check/lease.ts';
+
+export interface Mutation {
+  name: string;
+  checker: string;
+  /** Returns false when the history has nothing to mutate this way. */
+  apply(h: History): boolean;
+}
+
+const okGets = (h: History) => h.kv.filter((o) => o.kind === 'get' && o.outcome === 'ok' && !o.serializable && o.readValue !== null && o.revision !== undefined);
+const okPuts = (h: History, key: string) => h.kv.filter((o) => o.kind === 'put' && o.key === key && o.outcome === 'ok' && o.lease === undefined).sort((a, b) => a.returnMs - b.returnMs);
+
+function mainWatcher(h: History) {
+  // The longest session of the watcher that started at revision 1 with prev_kv.
+  return h.watches.filter((s) => s.prevKv && s.watcherId === 1).sort((a, b) => b.responses.length - a.responses.length)[0];
+}
+
+export const mutations: Mutation[] = [
+  {
+    name: 'a stale read', checker: 'linearizability',
+    apply(h) {
+      for (const g of okGets(h)) {
+        // A put whose value was overwritten by another acknowledged write before the read began.
+        const puts = okPuts(h, g.key);
+        for (let i = 0; i + 1 < puts.length; i++) {
+          const old = puts[i]!, newer = puts[i + 1]!;
+          if (newer.invokeMs > old.returnMs && newer.returnMs < g.invokeMs && old.value !== g.readValue && g.invokeMs - newer.returnMs < 2000) {
+            const later = h.kv.some((o) => o.key === g.key && o.kind !== 'get' && o.invokeMs < g.returnMs && o.returnMs > newer.returnMs && o !== newer);
+            if (later) continue; // keep it unambiguous: nothing else writes the key between
+            g.readValue = old.value!;
+            g.readModRevision = old.revision;
+            return true;
+          }
+        }
+      }
+      return false;
+    },
+  },
+  {
+    name: 'a lost write', checker: 'lost-write',
+    apply(h) {
+      const f = h.finalState;
+      if (!f) return false;
+      for (const [key, v] of Object.entries(f.keys)) {
+        if (!v) continue;
+        const puts = okPuts(h, key).filter((p) => p.revision !== undefined).sort((a, b) => a.revision! - b.revision!);
+        const last = puts[puts.length - 1];
+        const before = puts[puts.length - 2];
+        if (last && before && last.revision === v.modRevision) {
+          f.keys[key] = { value: before.value!, modRevision: before.revision! };
+          return true;
+        }
+      }
+      return false;
+    },
+  },
+  {
+    name: 'a missing watch event', checker: 'watch',
+    apply(h) {
+      const s = mainWatcher(h);
+      if (!s || s.responses.length < 10) return false;
+      const r = s.responses[Math.floor(s.responses.length / 2)]!;
+      r.events.splice(0, 1);
+      return true;
+    },
+  },
+  {
+    name: 'a duplicated watch event', checker: 'watch',
+    apply(h) {
+      const s = mainWatcher(h);
+      if (!s || s.responses.length < 10) return false;
+      const i = Math.floor(s.responses.length / 3);
+      s.responses[i + 1]!.events.unshift({ ...s.responses[i]!.events[0]! });
+      return true;
+    },
+  },
+  {
+    name: 'a reordered watch event', checker: 'watch',
+    apply(h) {
+      const s = mainWatcher(h);
+      if (!s || s.responses.length < 10) return false;
+      const i = Math.floor(s.responses.length / 4);
+      [s.responses[i], s.responses[i + 1]] = [s.responses[i + 1]!, s.responses[i]!];
+      return true;
+    },
+  },
+  {
+    name: 'a wrong prev_kv', checker: 'watch',
+    apply(h) {
+      const s = mainWatcher(h);
+      if (!s) return false;
+      for (const r of s.responses.slice(Math.floor(s.responses.length / 2))) {
+        for (const e of r.events) {
+          if (e.prevKv) { e.prevKv = { value: 'not-the-previous-value', modRevision: e.prevKv.modRevision }; return true; }
+        }
+      }
+      return false;
+    },
+  },
+  {
+    name: 'a key outliving its lease', checker: 'lease',
+    apply(h) {
+      const l = h.leases.find((x) => x.keys.length > 0);
+      if (!l) return false;
+      const key = l.keys[0]!;
+      const at = latestExpiryMs(l, h.faults, 2000) + 60_000;
+      const read: KvOp = { id: 1e9, client: 99, kind: 'get', key, readValue: `l${l.id}${key.slice(-1)}`, readModRevision: 1, invokeMs: at, returnMs: at + 1, outcome: 'ok' };
+      h.kv.push(read);
+      return true;
+    },
+  },
+  {
+    name: 'members that diverged', checker: 'convergence',
+    apply(h) {
+      if (!h.hashes || h.hashes.length < 2) return false;
+      h.hashes[1]!.hash ^= 1;
+      return true;
+    },
+  },
+];
