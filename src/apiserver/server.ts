@@ -60,6 +60,13 @@ export interface ServiceAccountTokenIssuer {
   issueTokenRequest(sa: { namespace: string; name: string; uid: string }, spec: { audiences?: unknown; expirationSeconds?: unknown; boundObjectRef?: unknown }): Promise<{ token: string; expirationTimestamp: string }>;
 }
 
+/** Answers the review kinds that only the security layer can (kubectl auth can-i --list, kubectl auth whoami). */
+export interface ReviewProvider {
+  rules(user: UserInfo, namespace: string): Record<string, unknown>;
+  /** Resolves Impersonate-* headers into the effective user (after checking the impersonate permission). */
+  impersonate?(headers: ApiRequest['headers'], user: UserInfo): Promise<UserInfo>;
+}
+
 export interface ApiServerOptions {
   store: Store;
   /** null = no authentication: every request is the cluster admin (tests, in-process clients, loopback --insecure-port). */
@@ -84,6 +91,7 @@ export interface ApiServerOptions {
   watchTimeoutSecondsMax?: number;
   watchCache?: { eventWindowMax?: number; watcherBufferEventsMax?: number };
   version?: { major: string; minor: string; gitVersion: string };
+  reviews?: ReviewProvider;
   /** Default service accounts and namespace cleanup, until the controller manager does them. Default true. */
   housekeeping?: boolean;
 }
@@ -249,6 +257,7 @@ export class ApiServer {
         if (!u) throw errors.unauthorized();
         user = u;
       }
+      if (this.opts.reviews?.impersonate && !req.trustedUser) user = await this.opts.reviews.impersonate(req.headers, user);
       clientKey = user.username;
       if (!longRunningVerbs.has(info.verb)) {
         const n = this.inflight.get(clientKey) ?? 0;
@@ -614,6 +623,16 @@ export class ApiServer {
         } : { user, verb: nra.verb ?? '', apiGroup: '', apiVersion: '', resource: '', subresource: '', namespace: '', name: '', resourceRequest: false, path: nra.path ?? '' });
       }
       return json(201, { kind: def.kind, apiVersion: apiVersionOf(def), metadata: { creationTimestamp: null }, spec: body.spec, status: { allowed: decision.allowed, ...(decision.reason ? { reason: decision.reason } : {}) } });
+    }
+    if (def.resource === 'selfsubjectreviews') {
+      return json(201, { kind: 'SelfSubjectReview', apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: null }, status: { userInfo: { username: user.username, ...(user.uid ? { uid: user.uid } : {}), groups: [...user.groups], ...(user.extra ? { extra: user.extra } : {}) } } });
+    }
+    if (def.resource === 'selfsubjectrulesreviews') {
+      const ns = body.spec?.namespace;
+      if (typeof ns !== 'string') throw errors.invalid(def.group, def.kind, '', [{ reason: 'FieldValueRequired', field: 'spec.namespace', message: 'Required value' }]);
+      if (this.opts.reviews) return json(201, this.opts.reviews.rules(user, ns));
+      // Without an authorizer everything is allowed.
+      return json(201, { kind: def.kind, apiVersion: apiVersionOf(def), metadata: { creationTimestamp: null }, spec: { namespace: ns }, status: { resourceRules: [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'] }], nonResourceRules: [{ verbs: ['*'], nonResourceURLs: ['*'] }], incomplete: false } });
     }
     throw new StatusError(404, 'NotFound', 'the server could not find the requested resource');
   }

@@ -1,18 +1,13 @@
 // A complete API server process on a Store: TLS material and the admin
 // kubeconfig in the data dir, authentication (client certificates, a static
-// token file, service-account JWTs), RBAC fed from the watch cache with the
-// bootstrap roles, the default admission chain, optional encryption at rest,
+// token file, service-account JWTs) with impersonation, RBAC fed from the
+// watch cache with the bootstrap roles, the default admission chain (with RBAC
+// escalation prevention), all built by the auth layer's createSecurity, optional encryption at rest,
 // an HTTPS listener and, when asked for, a plain-HTTP listener on loopback.
 // `keelson apiserver` and `keelson up` are thin shells around this.
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Store } from '../store/store.ts';
-import { defaultAdmissionPlugins } from './admission/index.ts';
-import {
-  bootstrapRbac, CertificateAuthenticator, ensurePki, RbacAuthorizer, ServiceAccountTokens, tlsServerOptions, TokenFileAuthenticator,
-  UnionAuthenticator, writeKubeconfig, type Authenticator as AuthAuthenticator,
-} from './auth/index.ts';
-import { loadEncryptionConfig } from './encryption/index.ts';
+import { bootstrapRbac, createSecurity, impersonate, selfSubjectRulesReview, tlsServerOptions } from './auth/index.ts';
 import { serve, type Served } from './http/adapter.ts';
 import type { KObject } from './resources/types.ts';
 import { ApiServer } from './server.ts';
@@ -44,44 +39,46 @@ export interface Standalone {
 }
 
 export async function startStandalone(o: StandaloneOptions): Promise<Standalone> {
-  const encryption = o.encryptionConfig ? loadEncryptionConfig(o.encryptionConfig) : null;
   const host = o.bindAddress ?? '127.0.0.1';
-  const pki = await ensurePki(o.dataDir, { hosts: [...(o.hosts ?? []), ...(host !== '0.0.0.0' && host !== '::' ? [host] : [])] });
   let api: ApiServer | null = null;
-  const saTokens = ServiceAccountTokens.open({
-    dataDir: o.dataDir,
-    exists: async (ns, name, uid) => {
-      const reg = api?.registry('', 'serviceaccounts');
-      const sa = reg ? (await reg.read(ns, name))?.obj : undefined;
-      return sa?.metadata?.uid === uid;
-    },
-  });
-  const authenticators: AuthAuthenticator[] = [new CertificateAuthenticator(pki.caCertPem)];
-  if (o.tokenFile) authenticators.push(new TokenFileAuthenticator(readFileSync(o.tokenFile, 'utf8'), o.tokenFile));
-  authenticators.push(saTokens);
   const cached = (group: string, resource: string, ns?: string): any[] => api?.registry(group, resource)?.cache.list(ns).map((c) => c.obj) ?? [];
   const rbacGroup = 'rbac.authorization.k8s.io';
-  const authorizer = new RbacAuthorizer({
-    clusterRoles: () => cached(rbacGroup, 'clusterroles'),
-    clusterRoleBindings: () => cached(rbacGroup, 'clusterrolebindings'),
-    roles: (ns: string) => cached(rbacGroup, 'roles', ns),
-    roleBindings: (ns: string) => cached(rbacGroup, 'rolebindings', ns),
+  const security = await createSecurity({
+    dataDir: o.dataDir,
+    hosts: [...(o.hosts ?? []), ...(host !== '0.0.0.0' && host !== '::' ? [host] : [])],
+    tokenFile: o.tokenFile,
+    encryptionConfig: o.encryptionConfig,
+    rbacSource: {
+      clusterRoles: () => cached(rbacGroup, 'clusterroles'),
+      clusterRoleBindings: () => cached(rbacGroup, 'clusterrolebindings'),
+      roles: (ns: string) => cached(rbacGroup, 'roles', ns),
+      roleBindings: (ns: string) => cached(rbacGroup, 'rolebindings', ns),
+    },
+    lookupUid: async (resource, ns, name) => {
+      const reg = api?.registry('', resource);
+      return reg ? ((await reg.read(ns, name))?.obj.metadata?.uid ?? null) : null;
+    },
   });
+  const encryption = security.encryption;
   const rbac = bootstrapRbac();
   api = new ApiServer({
     store: o.store,
-    authenticator: new UnionAuthenticator(authenticators),
-    authorizer,
-    admissionPlugins: defaultAdmissionPlugins(),
+    authenticator: security.authenticator,
+    authorizer: security.authorizer,
+    admissionPlugins: security.admissionPlugins,
     transformerFor: encryption ? (g, r) => encryption.transformerFor(g, r) : undefined,
-    tokenIssuer: saTokens,
+    tokenIssuer: security.serviceAccountTokens,
+    reviews: {
+      rules: (user, ns) => selfSubjectRulesReview(security.authorizer, user, ns),
+      impersonate: (headers, user) => impersonate(headers, user, security.authorizer),
+    },
     bootstrapObjects: [...rbac.clusterRoles, ...rbac.clusterRoleBindings] as KObject[],
     bookmarkIntervalMs: o.bookmarkIntervalMs,
   });
   await api.start();
   const listeners: Served[] = [];
   try {
-    const https = await serve(api, { host, port: o.port, tls: tlsServerOptions(pki) });
+    const https = await serve(api, { host, port: o.port, tls: tlsServerOptions(security.pki) });
     listeners.push(https);
     let insecureUrl: string | undefined;
     if (o.insecurePort !== undefined) {
@@ -91,7 +88,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
     }
     const url = `https://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${https.port}`;
     const kubeconfig = path.join(o.dataDir, 'admin.kubeconfig');
-    writeKubeconfig(kubeconfig, { server: url, caCertPem: pki.caCertPem, clientCertPem: pki.adminCertPem, clientKeyPem: pki.adminKeyPem });
+    security.writeAdminKubeconfig(kubeconfig, url);
     return {
       api, url, insecureUrl, kubeconfig,
       async close() {

@@ -71,6 +71,11 @@ test('up serves HTTPS with the admin kubeconfig; RBAC applies to other users', a
     if (allowed !== 'yes') await new Promise((res) => setTimeout(res, 100));
   }
   assert.is(allowed, 'yes');
+  // whoami, can-i --list, impersonation (the admin may impersonate; alice may now list but not delete).
+  assert.match(await ok(aliceCfg, ['auth', 'whoami']), /Username\s+alice/);
+  assert.match(await ok(aliceCfg, ['auth', 'can-i', '--list']), /pods\s+\[\]\s+\[\]\s+\[get list watch\]/);
+  const asAlice = await kubectl(kubeconfig, ['delete', 'configmap', 'kept', '--as=alice']);
+  assert.match(asAlice.stderr, /User "alice" cannot delete resource "configmaps"/);
   // A service-account token from the TokenRequest subresource authenticates as the account.
   const token = (await ok(kubeconfig, ['create', 'token', 'default', '--duration=1h'])).trim();
   assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/);

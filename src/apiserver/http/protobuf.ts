@@ -67,6 +67,8 @@ const kinds: Record<string, Msg> = {
   'v1/ServiceAccount': { 1: { name: 'metadata', type: objectMeta }, 4: { name: 'automountServiceAccountToken', type: 'bool' } },
   'v1/DeleteOptions': deleteOptions,
   'policy/v1/Eviction': { 1: { name: 'metadata', type: objectMeta }, 2: { name: 'deleteOptions', type: deleteOptions } },
+  'authorization.k8s.io/v1/SelfSubjectRulesReview': { 1: { name: 'metadata', type: objectMeta }, 2: { name: 'spec', type: { 1: { name: 'namespace', type: 'string' } } } },
+  'authentication.k8s.io/v1/SelfSubjectReview': { 1: { name: 'metadata', type: objectMeta } },
   'authorization.k8s.io/v1/SelfSubjectAccessReview': {
     1: { name: 'metadata', type: objectMeta },
     2: { name: 'spec', type: { 1: { name: 'resourceAttributes', type: resourceAttributes }, 2: { name: 'nonResourceAttributes', type: nonResourceAttributes } } },

@@ -2,7 +2,7 @@
 import { configmaps, secrets } from './configmaps.ts';
 import {
   apiservices, clusterrolebindings, clusterroles, endpoints, endpointslices, events, leases, priorityclasses, rolebindings, roles,
-  selfsubjectaccessreviews, serviceaccounts,
+  selfsubjectaccessreviews, selfsubjectreviews, selfsubjectrulesreviews, serviceaccounts,
 } from './misc.ts';
 import { namespaces } from './namespaces.ts';
 import { nodes } from './nodes.ts';
@@ -18,5 +18,5 @@ export const builtinResources: ResourceDef[] = [
   deployments, replicasets, daemonsets,
   leases, endpointslices, priorityclasses,
   roles, clusterroles, rolebindings, clusterrolebindings,
-  selfsubjectaccessreviews, apiservices,
+  selfsubjectaccessreviews, selfsubjectrulesreviews, selfsubjectreviews, apiservices,
 ];

@@ -164,6 +164,16 @@ export const selfsubjectaccessreviews: ResourceDef = {
   namespaced: false, virtual: true, verbs: ['create'], schemaName: 'io.k8s.api.authorization.v1.SelfSubjectAccessReview',
 };
 
+export const selfsubjectrulesreviews: ResourceDef = {
+  group: 'authorization.k8s.io', version: 'v1', resource: 'selfsubjectrulesreviews', kind: 'SelfSubjectRulesReview', singular: 'selfsubjectrulesreview',
+  namespaced: false, virtual: true, verbs: ['create'], schemaName: 'io.k8s.api.authorization.v1.SelfSubjectRulesReview',
+};
+
+export const selfsubjectreviews: ResourceDef = {
+  group: 'authentication.k8s.io', version: 'v1', resource: 'selfsubjectreviews', kind: 'SelfSubjectReview', singular: 'selfsubjectreview',
+  namespaced: false, virtual: true, verbs: ['create'], schemaName: 'io.k8s.api.authentication.v1.SelfSubjectReview',
+};
+
 export const apiservices: ResourceDef = {
   group: 'apiregistration.k8s.io', version: 'v1', resource: 'apiservices', kind: 'APIService', singular: 'apiservice',
   namespaced: false, hasStatus: true, storagePrefix: 'apiregistration.k8s.io/apiservices', schemaName: 'io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIService', nameRule: 'path',
