@@ -69,6 +69,28 @@ export function splitSnapshots(data: Buffer): { rest: Buffer | null; snaps: Buff
   return { rest: rest.length > 0 ? Buffer.concat(rest) : null, snaps };
 }
 
+export const MSG_APP = 3;
+
+/**
+ * Removes appends that start at the beginning of the log (previous index 0)
+ * from a concatenation of messages; returns null when nothing is left.
+ */
+export function dropAppendsFromStart(data: Buffer): Buffer | null {
+  const keep: Buffer[] = [];
+  let dropped = false;
+  let off = 0;
+  while (off + MESSAGE_HEADER_BYTES <= data.length) {
+    const total = data.readUInt32LE(off);
+    if (total < MESSAGE_HEADER_BYTES || off + total > data.length) return data; // malformed: let step() refuse it
+    const m = data.subarray(off, off + total);
+    if (m[4] === MSG_APP && u64(m, 40) === 0) dropped = true;
+    else keep.push(m);
+    off += total;
+  }
+  if (!dropped) return data;
+  return keep.length > 0 ? Buffer.concat(keep) : null;
+}
+
 /**
  * Replaces the host data inside a MsgSnap's snapshot section. The core only
  * holds a small marker as snapshot data (the real state is the keyspace,

@@ -45,7 +45,7 @@ import {
 } from '../../native.ts';
 import { KeelsonError } from '../errors.ts';
 import {
-  decodeConfChange, decodeReadCtx, encodeReadCtx, entryIndexTerms, parseEntries, replaceSnapshotData, splitSnapshots,
+  decodeConfChange, decodeReadCtx, dropAppendsFromStart, encodeReadCtx, entryIndexTerms, parseEntries, replaceSnapshotData, splitSnapshots,
   type DecodedConfChange,
 } from './codec.ts';
 import type { CommittedEntry } from './state-machine.ts';
@@ -194,6 +194,8 @@ export class RaftDriver {
   private confHistory: [number, ConfState][] = [];
   private payloadCache: { promise: Promise<Buffer>; at: number } | null = null;
 
+  /** Joined with an empty configuration and no snapshot yet (see onMessages). */
+  private awaitingSnapshot: boolean;
   /** Inbound batches refused as malformed (metrics, tests). */
   badMessages = 0;
   /**
@@ -263,6 +265,7 @@ export class RaftDriver {
       ? { hardState: rec.hardState, snapshot: snap ? { ...snap, data: SNAPSHOT_MARKER } as Snapshot : undefined, entries: rec.entryCount > 0 ? rec.entries : undefined }
       : undefined;
     this.node = new RaftNode(config, restore);
+    this.awaitingSnapshot = !snap && opts.voters.length === 0 && (opts.learners ?? []).length === 0;
     const st = this.node.status();
     this.term = st.term;
     this.confHistory.push([applied, st.confState]);
@@ -317,6 +320,18 @@ export class RaftDriver {
 
   private onMessages(_from: number, data: Buffer): void {
     if (this.closed) return;
+    if (this.awaitingSnapshot) {
+      // A member that joined with an empty configuration must start from a
+      // snapshot (which carries the configuration), never replay the log
+      // from index 1: the bootstrap configuration is not in the log, so
+      // replaying would leave it without the cluster's voters. Dropping the
+      // appends from the start makes the leader retry until its log is
+      // compacted (every member compacts when a member is added), and then
+      // send a snapshot.
+      const kept = dropAppendsFromStart(data);
+      if (kept === null) return;
+      data = kept;
+    }
     try {
       this.node.step(data);
     } catch (e) {
@@ -623,6 +638,7 @@ export class RaftDriver {
     await this.sm.restoreSnapshot(s.data);
     const meta: SnapshotMeta = { index: s.index, term: s.term, confState: s.confState };
     this.wal.appendSnapshot(meta);
+    this.awaitingSnapshot = false;
     this.snapIndex = s.index;
     this.termHistory = [[s.index, s.term]];
     this.confHistory = [[s.index, s.confState]];
