@@ -114,6 +114,20 @@ export const mutations: Mutation[] = [
     },
   },
   {
+    name: 'a key that expires early', checker: 'lease',
+    apply(h) {
+      for (const l of h.leases) {
+        const put = h.kv.find((o) => o.kind === 'put' && o.lease === l.id && o.outcome === 'ok');
+        if (!put || l.revoke) continue;
+        // Gone right after its put returned, long before the TTL could run out.
+        const at = put.returnMs + 1;
+        h.kv.push({ id: 1e9 + 1, client: 99, kind: 'get', key: put.key, readValue: null, readModRevision: 0, invokeMs: at, returnMs: at + 1, outcome: 'ok' });
+        return true;
+      }
+      return false;
+    },
+  },
+  {
     name: 'members that diverged', checker: 'convergence',
     apply(h) {
       if (!h.hashes || h.hashes.length < 2) return false;

@@ -1,7 +1,11 @@
 // The CI chaos smoke: a 3-member Keelson cluster as separate processes, 30 s
 // of the recorded workload with leader kills and partitions, and every
-// checker must report zero violations. The seed is fixed (CHAOS_SEED
-// overrides it) and printed on failure with the report directory.
+// checker must report zero violations. Then the recorded history gets one
+// planted bug at a time (a stale read, a lost write, a missing, duplicated or
+// reordered watch event, a wrong prev_kv, a key outliving its lease or
+// expiring early, diverged members) and the checker for it must catch each.
+// The seed is fixed (CHAOS_SEED overrides it) and printed on failure with the
+// report directory.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
