@@ -58,6 +58,9 @@ export interface AdmissionPlugin {
 
 export interface ServiceAccountTokenIssuer {
   issueTokenRequest(sa: { namespace: string; name: string; uid: string }, spec: { audiences?: unknown; expirationSeconds?: unknown; boundObjectRef?: unknown }): Promise<{ token: string; expirationTimestamp: string }>;
+  /** Service-account issuer discovery (/.well-known/openid-configuration and /openid/v1/jwks). */
+  openidConfiguration?(jwksUri: string): Record<string, unknown>;
+  jwks?(): Promise<unknown>;
 }
 
 /** Answers the review kinds that only the security layer can (kubectl auth can-i --list, kubectl auth whoami). */
@@ -700,6 +703,11 @@ export class ApiServer {
       }
       return { status: 200, headers: { 'content-type': this.metrics.registry.contentType }, body: Buffer.from(await this.metrics.registry.metrics()) };
     }
+    if (p === '/.well-known/openid-configuration' && this.opts.tokenIssuer?.openidConfiguration) {
+      const host = header(req, 'host') ?? 'localhost';
+      return json(200, this.opts.tokenIssuer.openidConfiguration(`https://${host}/openid/v1/jwks`));
+    }
+    if (p === '/openid/v1/jwks' && this.opts.tokenIssuer?.jwks) return json(200, await this.opts.tokenIssuer.jwks(), {}, 'application/jwk-set+json');
     if (p === '/api') {
       if (aggregated) return json(200, this.discovery.aggregatedList(true, aggregated), {}, `application/json;g=apidiscovery.k8s.io;v=${aggregated};as=APIGroupDiscoveryList`);
       return json(200, this.discovery.coreVersions());

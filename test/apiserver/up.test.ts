@@ -81,6 +81,8 @@ test('up serves HTTPS with the admin kubeconfig; RBAC applies to other users', a
   assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/);
   const sa = await kubectl(asUser(token), ['get', 'secrets']);
   assert.match(sa.stderr, /User "system:serviceaccount:default:default" cannot list resource "secrets"/);
+  const jwks = JSON.parse(await ok(kubeconfig, ['get', '--raw', '/openid/v1/jwks']));
+  assert.is(jwks.keys[0].alg, 'ES256');
   const bad = await kubectl(asUser('wrong'), ['get', 'pods']);
   assert.match(bad.stderr, /Unauthorized/);
   } finally {
