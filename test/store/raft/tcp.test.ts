@@ -123,6 +123,28 @@ test('reconnects after the peer restarts on the same address', async () => {
   }
 });
 
+test('a peer whose URL changes is dialled at the new address', async () => {
+  const a = await member(1);
+  const b1 = await member(2);
+  const b2 = await member(2);
+  try {
+    a.t.addPeer(2, [b1.url]);
+    a.t.send(2, msg(1));
+    await until('delivery at the old address', () => b1.h.calls.length === 1);
+    a.t.addPeer(2, [b2.url]);
+    await until('connected to the new address', () => a.t.isConnected(2) && b2.h.calls.length === 0);
+    await until('delivery at the new address', () => {
+      a.t.send(2, msg(2));
+      return b2.h.calls.length > 0;
+    });
+    assert.equal(b2.h.calls[0]!.data.subarray(0, 16), msg(2));
+  } finally {
+    await a.t.close();
+    await b1.t.close();
+    await b2.t.close();
+  }
+});
+
 test('an unreachable peer is reported and sends to it are dropped', async () => {
   const a = await member(1);
   // A port nobody listens on: bind one, note it, close it.
