@@ -3,6 +3,7 @@
 // reason, and nothing written).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { parseEncryptionConfig } from '../../src/apiserver/encryption/index.ts';
 import { InProcessClient } from '../../src/client/inprocess.ts';
 import { request, startServer, type TestServer } from './helpers.ts';
 
@@ -333,6 +334,45 @@ test('oversized bodies: 413 over HTTP, nothing written', async () => {
     assert.is(r.status, 413);
     assert.is(r.json.reason, 'RequestEntityTooLarge');
   });
+});
+
+test('pods/eviction deletes the pod', async () => {
+  await c.create('/api/v1/namespaces/default/pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'evictme' }, spec: { containers: [{ name: 'c', image: 'x' }] } });
+  const r = await c.create('/api/v1/namespaces/default/pods/evictme/eviction', { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: 'evictme', namespace: 'default' } });
+  assert.is(r.status, 201);
+  assert.is((await c.get('/api/v1/namespaces/default/pods/evictme')).status, 404);
+});
+
+test('secrets are encrypted at rest with an encryption config', async () => {
+  const key = Buffer.alloc(32, 7).toString('base64');
+  const config = parseEncryptionConfig(`apiVersion: apiserver.config.k8s.io/v1
+kind: EncryptionConfiguration
+resources:
+  - resources: [secrets]
+    providers:
+      - aesgcm:
+          keys:
+            - name: k1
+              secret: ${key}
+      - identity: {}
+`);
+  const enc = await startServer({ transformerFor: (g, r) => config.transformerFor(g, r) });
+  try {
+    const cl = new InProcessClient(enc.api);
+    const plain = Buffer.from('top-secret-value').toString('base64');
+    assert.is((await cl.create('/api/v1/namespaces/default/secrets', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, data: { k: plain } })).status, 201);
+    const raw = (await enc.store.range(Buffer.from('/registry/secrets/default/s'))).kvs[0]!.value;
+    assert.ok(raw.toString('latin1').startsWith('k8s:enc:aesgcm:v1:k1:'));
+    assert.not.ok(raw.toString('latin1').includes(plain));
+    assert.is((await cl.get('/api/v1/namespaces/default/secrets/s')).body.data.k, plain);
+    const listed = (await cl.get('/api/v1/namespaces/default/secrets')).body.items.find((x: any) => x.metadata.name === 's');
+    assert.is(listed.data.k, plain);
+    // Config maps are not in the config: stored as plain JSON.
+    await cl.create('/api/v1/namespaces/default/configmaps', cm('plain'));
+    assert.is(JSON.parse((await enc.store.range(Buffer.from('/registry/configmaps/default/plain'))).kvs[0]!.value.toString()).metadata.name, 'plain');
+  } finally {
+    await enc.stop();
+  }
 });
 
 test('per-client concurrency limit: 429 with Retry-After', async () => {
