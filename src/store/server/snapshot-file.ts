@@ -10,6 +10,7 @@
 // The length just before the hash says where the store's bytes end, so the
 // padding can be dropped again on restore.
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import { KeelsonError } from '../errors.ts';
 
 export const snapshotAlignBytes = 512;
@@ -38,4 +39,35 @@ export function parseSnapshotFile(file: Buffer): Buffer {
     throw new KeelsonError('bad request', 'snapshot file length field is out of range');
   }
   return body.subarray(0, Number(length));
+}
+
+/**
+ * Writes a snapshot stream (as RemoteStore.snapshot() yields it: the framed
+ * body without the hash) to `file` the way etcdctl does: into `file.part`,
+ * then the SHA-256, fsync, rename. Resolves with the bytes written. A
+ * failure leaves no file at `file`.
+ */
+export async function saveSnapshotFile(chunks: AsyncIterable<Buffer>, file: string): Promise<number> {
+  const part = `${file}.part`;
+  const fh = await fs.promises.open(part, 'w', 0o600);
+  let bytes = 0;
+  try {
+    const sha = createHash('sha256');
+    for await (const chunk of chunks) {
+      sha.update(chunk);
+      await fh.write(chunk);
+      bytes += chunk.length;
+    }
+    const digest = sha.digest();
+    await fh.write(digest);
+    bytes += digest.length;
+    await fh.sync();
+  } catch (e) {
+    await fh.close().catch(() => {});
+    await fs.promises.rm(part, { force: true });
+    throw e;
+  }
+  await fh.close();
+  await fs.promises.rename(part, file);
+  return bytes;
 }

@@ -1,7 +1,15 @@
 // The shared Store contract suite through RemoteStore (the etcd3 client)
-// against a Keelson etcd API server on a local store.
+// against a Keelson etcd API server on a local store, and a snapshot saved
+// through it.
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { storeContract } from '../contract.ts';
 import { RemoteStore } from '../../../src/store/client/remote.ts';
+import { readU64 } from '../../../src/store/mvcc/encoding.ts';
+import { LocalClusterStore } from '../../../src/store/server/local-cluster.ts';
+import { parseSnapshotFile, saveSnapshotFile } from '../../../src/store/server/snapshot-file.ts';
 import { startServer } from '../server/helpers.ts';
 
 storeContract('RemoteStore -> Keelson server (local store)', async () => {
@@ -21,3 +29,30 @@ storeContract('RemoteStore -> Keelson server (local store)', async () => {
     },
   };
 }).run();
+
+test('snapshot through RemoteStore saved with saveSnapshotFile: the same file etcdctl writes, restorable', async () => {
+  const fx = await startServer();
+  const remote = await RemoteStore.connect({ endpoints: [fx.endpoint] });
+  try {
+    for (let i = 0; i < 30; i++) await remote.put(Buffer.from(`snap/${i}`), Buffer.alloc(300, i));
+    const snap = await remote.snapshot();
+    const file = path.join(fx.dir, 'remote.db');
+    const bytes = await saveSnapshotFile(snap.chunks, file);
+    assert.is(bytes, fs.statSync(file).size);
+    assert.is(bytes % 512, 32);
+    const data = parseSnapshotFile(fs.readFileSync(file));
+    const dir = fs.mkdtempSync(path.join(fx.dir, 'restore-'));
+    const restored = new LocalClusterStore({ dir, leaseTickMs: 0 });
+    try {
+      await restored.local.keyspace.restore(readU64(data, 8), data);
+      assert.is((await restored.hashKV(0)).hash, (await fx.store.hashKV(0)).hash);
+    } finally {
+      await restored.close();
+    }
+  } finally {
+    await remote.close();
+    await fx.stop();
+  }
+});
+
+test.run();
