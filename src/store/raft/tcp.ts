@@ -20,9 +20,10 @@
 //
 // Batching. send() only queues; one flush per event-loop turn concatenates
 // every queued batch for a peer (messages are self-delimiting, so the
-// concatenation is itself a valid batch) into one frame and one write. While
-// the socket's own buffer is above writeBufferBytesMax we stop writing and let
-// batches pile up in the queue, where they are coalesced on 'drain'. On the
+// concatenation is itself a valid batch) into one frame and one write. Once
+// the socket's own buffer is past its high-water mark (write() returns false)
+// we stop writing and let batches pile up in the queue, bounded in bytes,
+// where they are coalesced into the next write on 'drain'. On the
 // receiving side all MSGS frames parsed from one socket read are handed to the
 // driver in one onMessages call, so the native seam is crossed once per read.
 //
@@ -38,6 +39,8 @@
 //  - Frames: at most frameBytesMax for messages, snapshotBytesMax for a
 //    snapshot batch; a bigger length prefix means a broken or hostile peer
 //    and the connection is closed.
+//  - Inbound connections: at most inboundConnectionsMax at once; a
+//    connection must complete its handshake within handshakeTimeoutMs.
 //  - Snapshots: one in flight per peer. Chunks are written only while the
 //    socket accepts them (write() === true, else wait for 'drain'), so a
 //    large snapshot never balloons the socket buffer. The outcome (SNAP_ACK,
@@ -62,7 +65,7 @@ export interface TcpTransportOptions {
   /** Mutual TLS for peer traffic; off when absent. */
   tls?: TcpTlsOptions;
   peerQueueBytesMax?: number;
-  writeBufferBytesMax?: number;
+  inboundConnectionsMax?: number;
   frameBytesMax?: number;
   snapshotBytesMax?: number;
   snapshotChunkBytes?: number;
@@ -230,7 +233,9 @@ export class TcpTransport implements Transport {
     this.memberId = options.memberId;
     this.opts = {
       peerQueueBytesMax: 64 * 1024 * 1024,
-      writeBufferBytesMax: 4 * 1024 * 1024,
+      // Each member keeps one connection to us; the rest allows reconnects
+      // racing the close of the old connection.
+      inboundConnectionsMax: 1024,
       frameBytesMax: 64 * 1024 * 1024,
       snapshotBytesMax: 4 * 1024 * 1024 * 1024 - 1,
       snapshotChunkBytes: 1024 * 1024,
@@ -528,7 +533,7 @@ export class TcpTransport implements Transport {
       const parts = peer.queue.splice(0, n);
       peer.queuedBytes -= bytes;
       const ok = socket.write(Buffer.concat([frame(KIND_MSGS, null, bytes), ...parts], bytes + FRAME_HEADER_BYTES));
-      if (!ok || socket.writableLength > this.opts.writeBufferBytesMax) peer.waitingDrain = true;
+      if (!ok) peer.waitingDrain = true;
     }
   }
 
@@ -590,7 +595,7 @@ export class TcpTransport implements Transport {
   // ---- inbound ----
 
   private accept(socket: net.Socket): void {
-    if (this.closed) {
+    if (this.closed || this.inbound.size >= this.opts.inboundConnectionsMax) {
       socket.destroy();
       return;
     }
