@@ -628,16 +628,13 @@ async function alarm(c: Ctx): Promise<number> {
   if (extra !== undefined) throw new UsageError('too many arguments');
   if (sub !== 'list' && sub !== 'disarm') throw new UsageError('alarm needs a subcommand: list or disarm');
   const list = await c.client.unary('Maintenance', 'Alarm', { action: alarmActionNumber.GET, memberID: '0', alarm: 0 });
-  let res = list;
+  // disarm prints the alarms it cleared, as etcdctl does.
   if (sub === 'disarm') {
-    const alarms: any[] = [];
     for (const a of list.alarms) {
-      const r = await c.client.unary('Maintenance', 'Alarm', { action: alarmActionNumber.DEACTIVATE, memberID: a.memberID, alarm: alarmTypeNumber[a.alarm] ?? 0 });
-      alarms.push(...r.alarms);
+      await c.client.unary('Maintenance', 'Alarm', { action: alarmActionNumber.DEACTIVATE, memberID: a.memberID, alarm: alarmTypeNumber[a.alarm] ?? 0 });
     }
-    res = { header: list.header, alarms: list.alarms };
-    void alarms;
   }
+  const res = list;
   if (c.out === 'json') return say(toJson(res)), 0;
   for (const a of res.alarms) say(`memberID:${BigInt(a.memberID).toString()} alarm:${a.alarm} `);
   return 0;

@@ -131,6 +131,8 @@ export function parseServeArgs(args: string[]): ServeConfig {
   if (p.positional.length > 0) throw new UsageError(`unexpected argument "${p.positional[0]}"`);
   const name = p.flags.get('name') ?? 'default';
   const listenClient = urlList(p, 'listen-client-urls', 'http://localhost:2379');
+  // The client API is served without TLS in this version: refuse to pretend otherwise.
+  for (const u of listenClient) if (u.startsWith('https:')) throw new UsageError(`--listen-client-urls: "${u}": client TLS is not supported yet; use http:// on a trusted network`);
   const listenPeer = urlList(p, 'listen-peer-urls', 'http://localhost:2380');
   const advertisePeer = urlList(p, 'initial-advertise-peer-urls', listenPeer.join(','));
   const advertiseClient = urlList(p, 'advertise-client-urls', listenClient.join(','));
