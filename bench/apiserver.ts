@@ -9,6 +9,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { serve } from '../src/apiserver/http/adapter.ts';
@@ -26,6 +27,38 @@ const listSizes = (args.get('list') ?? '10000,100000').split(',').map(Number);
 const watchers = Number(args.get('watchers') ?? 1000);
 const fanoutEvents = Number(args.get('events') ?? 200);
 const only = new Set((args.get('only') ?? 'creates,list,fanout').split(','));
+
+/** The create load generator (plain JavaScript, run with node -e): CLIENTS loops POSTing pods for SECONDS. */
+const createClient = `
+const http = require('node:http');
+const url = process.env.URL, clients = Number(process.env.CLIENTS), seconds = Number(process.env.SECONDS);
+const agent = new http.Agent({ keepAlive: true, maxSockets: clients + 4 });
+const lat = []; let errors = 0; let seq = 0;
+function post(body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
+    req.on('error', reject); req.end(body);
+  });
+}
+(async () => {
+  const end = performance.now() + seconds * 1000, t0 = performance.now();
+  await Promise.all(Array.from({ length: clients }, async () => {
+    while (performance.now() < end) {
+      const name = 'p-' + process.pid + '-' + (seq++);
+      const body = JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app: 'bench' } }, spec: { containers: [{ name: 'c', image: 'registry.example/app:1.0' }] } });
+      const s = performance.now();
+      const code = await post(body);
+      if (code !== 201) errors++;
+      lat.push(performance.now() - s);
+    }
+  }));
+  const el = (performance.now() - t0) / 1000;
+  lat.sort((a, b) => a - b);
+  const p = (q) => +lat[Math.min(lat.length - 1, Math.floor(q / 100 * lat.length))].toFixed(2);
+  agent.destroy();
+  process.stdout.write(JSON.stringify({ clients, seconds: +el.toFixed(2), created: lat.length - errors, errors, perSecond: Math.round((lat.length - errors) / el), latencyMs: { p50: p(50), p90: p(90), p99: p(99), max: +lat[lat.length - 1].toFixed(2) } }));
+})();
+`;
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: clients + 4 });
 
@@ -73,27 +106,14 @@ await api.handle({ method: 'POST', url: '/api/v1/namespaces', headers: { 'conten
 
 try {
   if (only.has('creates')) {
-    const lat: number[] = [];
-    let errors = 0;
-    let seq = 0;
-    const end = performance.now() + seconds * 1000;
-    const started = performance.now();
-    await Promise.all(Array.from({ length: clients }, async () => {
-      while (performance.now() < end) {
-        const t0 = performance.now();
-        const r = await call(`${served.url}/api/v1/namespaces/bench/pods`, 'POST', podBody(`p-${seq++}`));
-        if (r.status !== 201) errors++;
-        lat.push(performance.now() - t0);
-      }
-    }));
-    const elapsed = (performance.now() - started) / 1000;
-    lat.sort((a, b) => a - b);
-    results.creates = {
-      clients, seconds: Number(elapsed.toFixed(2)), created: lat.length - errors, errors,
-      perSecond: Math.round((lat.length - errors) / elapsed),
-      latencyMs: { p50: +pct(lat, 50).toFixed(2), p90: +pct(lat, 90).toFixed(2), p99: +pct(lat, 99).toFixed(2), max: +lat[lat.length - 1]!.toFixed(2) },
-      loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))),
-    };
+    // The load generator runs in its own process, so that it does not share the server's event loop.
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, ['-e', createClient], { env: { ...process.env, URL: `${served.url}/api/v1/namespaces/bench/pods`, CLIENTS: String(clients), SECONDS: String(seconds) }, stdio: ['ignore', 'pipe', 'inherit'] });
+      let text = '';
+      child.stdout.on('data', (d) => { text += d; });
+      child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`load generator exited ${code}`))));
+    });
+    results.creates = { ...JSON.parse(out), loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))) };
     console.log('creates', JSON.stringify(results.creates));
   }
 
