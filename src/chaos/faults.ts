@@ -33,8 +33,14 @@ export function planFaults(kinds: readonly FaultKind[], durationMs: number, rand
   // A leader kill or partition and its recovery take ~2-4 s on loopback; budget 2.5 s of recovery per fault.
   const recoveryMs = 2500;
   let t = 0;
+  // Every requested kind comes once first (in a seeded order), so a short run still covers them all when it has room.
+  const first = [...kinds];
+  for (let i = first.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [first[i], first[j]] = [first[j]!, first[i]!];
+  }
   for (let i = 0; i < 10_000; i++) {
-    const kind = kinds[Math.floor(random() * kinds.length)]!;
+    const kind = i < first.length ? first[i]! : kinds[Math.floor(random() * kinds.length)]!;
     const quietMs = Math.round(1000 + random() * 2000);
     const holdMs = kind === 'compact' ? 0 : Math.round(1000 + random() * 2500);
     const step = { kind, quietMs, holdMs, variant: random(), pick: random() };

@@ -17,6 +17,10 @@ test('the fault plan is a function of the seed and stays inside the duration', (
   assert.ok(planned <= 118_000, `plan runs ${planned} ms`);
   assert.equal(planFaults([], 60_000, seededRandom(1)), []);
   assert.ok(planFaults(['kill-leader'], 60_000, seededRandom(1)).every((s) => s.kind === 'kill-leader'));
+  for (let seed = 1; seed <= 20; seed++) {
+    const kinds = new Set(planFaults(['kill-leader', 'partition'], 30_000, seededRandom(seed)).map((s) => s.kind));
+    assert.is(kinds.size, 2, `seed ${seed}: a 30 s plan covers both kinds`);
+  }
 });
 
 test('availability: time from each leader kill to the first write invoked after it that succeeded', () => {
