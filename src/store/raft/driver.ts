@@ -40,7 +40,7 @@
 // member must be restarted (it recovers from the WAL and the keyspace).
 // A malformed inbound batch is dropped and counted.
 import {
-  EntryType, isNativeError, RaftNode, Wal, type ConfChange, type ConfState, type HardState, type RaftConfig,
+  EntryType, isNativeError, RaftNode, Wal, type ConfChange, type ConfState, type RaftConfig,
   type RaftNode as Core, type RaftRole, type RaftStatus, type Ready, type Snapshot, type SnapshotMeta,
 } from '../../native.ts';
 import { KeelsonError } from '../errors.ts';
@@ -802,4 +802,3 @@ export class RaftDriver {
   }
 }
 
-export type { HardState };
