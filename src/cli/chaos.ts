@@ -30,7 +30,8 @@ Options:
   --check FILE             do not run: check a saved history.json and print the summary
   --quiet                  print only the summary
 
-Exit code: 0 all checks passed, 1 a violation was found, 2 bad usage.`;
+Exit code: 0 all checks passed, 1 a violation was found (or the run could not
+complete: the message says which), 2 bad usage.`;
 
 function parse(args: string[]): Map<string, string> {
   const out = new Map<string, string>();
@@ -109,7 +110,14 @@ export const chaosCommand: Command = {
     const keys = int(p, 'keys', 5, 1, 10_000);
     const log = quiet ? () => {} : (l: string) => console.error(`[chaos] ${l}`);
     log(`seed ${seed}`);
-    const report = await runChaos({ target, members, durationS, faults, seed, reportDir: p.get('report'), endpoints, kvClients, keys, log });
+    let report;
+    try {
+      report = await runChaos({ target, members, durationS, faults, seed, reportDir: p.get('report'), endpoints, kvClients, keys, log });
+    } catch (e) {
+      // The run could not complete (a cluster that never started, a report dir that cannot be written): no verdict.
+      console.error(`keelson chaos: the run did not complete (seed ${seed}): ${(e as Error).message}`);
+      return 1;
+    }
     console.log(summaryText(report));
     return report.passed ? 0 : 1;
   },
