@@ -17,6 +17,7 @@
 //   etcd are random 64-bit values: they are reported as the nearest number
 //   and remembered, so that passing one back (memberRemove...) sends the
 //   exact original.
+// - Lease keep-alives share one keep-alive stream (reopened after a failure).
 // - Watch: each Store watch is one gRPC watch stream. A watch without a start
 //   revision starts right after the newest revision this client has seen,
 //   so every write this client made after watch() returned is delivered, as
@@ -66,6 +67,14 @@ interface Duplex {
 
 /** Attempts at a fresh lease id when the chosen one is taken. */
 const leaseIdAttemptsMax = 16;
+/** leaseKeepAlive() calls waiting for their answer at once; more are refused. */
+const keepAliveWaitingMax = 10_000;
+
+interface KeepAliveWaiter {
+  resolve: (r: Wire) => void;
+  reject: (e: unknown) => void;
+  timer: NodeJS.Timeout;
+}
 
 // etcd's texts (and grpc-js's oversize-message text), most specific first.
 const errorTexts: [string, StoreErrorCode][] = [
@@ -249,6 +258,11 @@ export class RemoteStore implements Store {
   private last: { clusterId: number; memberId: number; revision: number; raftTerm: number } = { clusterId: 0, memberId: 0, revision: 0, raftTerm: 0 };
   private lastLeader = 0;
   private nextWatchId = 1;
+  private kaStream: Duplex | null = null;
+  private kaOpening: Promise<Duplex> | null = null;
+  /** Waiting keep-alive calls by lease id (decimal), oldest first. */
+  private readonly kaWaiters = new Map<string, KeepAliveWaiter[]>();
+  private kaWaiting = 0;
   private closed = false;
 
   constructor(opts: RemoteStoreOptions) {
@@ -451,30 +465,82 @@ export class RemoteStore implements Store {
     return { header: { revision: num((r.header as Wire)?.revision) } };
   }
 
+  /**
+   * One keep-alive stream serves every leaseKeepAlive() of this client:
+   * each call writes the lease id and takes the next answer for that id
+   * (answers for one id come in order). A stream that fails fails its
+   * waiting calls; the next call opens a new one.
+   */
+  private keepAliveStream(): Promise<Duplex> {
+    if (this.kaStream) return Promise.resolve(this.kaStream);
+    this.kaOpening ??= (async () => {
+      const s = (await this.client.leaseClient.leaseKeepAlive()) as unknown as Duplex;
+      const drop = (e: unknown) => {
+        if (this.kaStream !== s) return;
+        this.kaStream = null;
+        this.failKeepAlives(e);
+      };
+      s.on('data', (r: never) => { if (this.kaStream === s) this.onKeepAlive(r as Wire); });
+      s.on('error', (e: never) => drop(fromEtcdError(e)));
+      s.on('end', () => drop(new KeelsonError('timeout', 'keep-alive stream ended')));
+      this.kaStream = s;
+      return s;
+    })().finally(() => { this.kaOpening = null; });
+    return this.kaOpening;
+  }
+
+  private onKeepAlive(r: Wire): void {
+    const key = String(r.ID);
+    const list = this.kaWaiters.get(key);
+    const w = list?.shift();
+    if (list && list.length === 0) this.kaWaiters.delete(key);
+    if (!w) return; // its caller timed out
+    clearTimeout(w.timer);
+    this.kaWaiting--;
+    w.resolve(r);
+  }
+
+  private failKeepAlives(e: unknown): void {
+    const all = [...this.kaWaiters.values()].flat();
+    this.kaWaiters.clear();
+    this.kaWaiting = 0;
+    for (const w of all) {
+      clearTimeout(w.timer);
+      w.reject(e);
+    }
+  }
+
   async leaseKeepAlive(id: number): Promise<LeaseKeepAliveResponse> {
     if (this.closed) throw new KeelsonError('closed');
+    if (this.kaWaiting >= keepAliveWaitingMax) throw new KeelsonError('too many requests', `${this.kaWaiting} keep-alives waiting`);
     let stream: Duplex;
     try {
-      stream = (await this.client.leaseClient.leaseKeepAlive()) as unknown as Duplex;
+      stream = await this.keepAliveStream();
     } catch (e) {
       throw fromEtcdError(e);
     }
+    const key = String(id);
     const r = await new Promise<Wire>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new KeelsonError('not leader', 'keep-alive timed out')), this.requestTimeoutMs);
-      stream.on('data', (res: never) => {
-        clearTimeout(timer);
-        resolve(res as Wire);
-      });
-      stream.on('error', (e: never) => {
-        clearTimeout(timer);
-        reject(fromEtcdError(e));
-      });
-      stream.on('end', () => {
-        clearTimeout(timer);
-        reject(new KeelsonError('not leader', 'keep-alive stream ended without an answer'));
-      });
+      const w: KeepAliveWaiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          const list = this.kaWaiters.get(key);
+          const i = list?.indexOf(w) ?? -1;
+          if (list && i >= 0) {
+            list.splice(i, 1);
+            if (list.length === 0) this.kaWaiters.delete(key);
+            this.kaWaiting--;
+          }
+          reject(new KeelsonError('timeout', 'keep-alive not answered'));
+        }, this.requestTimeoutMs),
+      };
+      let list = this.kaWaiters.get(key);
+      if (!list) this.kaWaiters.set(key, (list = []));
+      list.push(w);
+      this.kaWaiting++;
       stream.write({ ID: id });
-    }).finally(() => stream.end());
+    });
     this.saw(r.header);
     const ttl = num(r.TTL);
     // etcd answers a keep-alive of a lease it does not hold with TTL 0.
@@ -692,6 +758,10 @@ export class RemoteStore implements Store {
     if (this.closed) return;
     this.closed = true;
     for (const w of [...this.watches]) w.cancel();
+    const ka = this.kaStream;
+    this.kaStream = null;
+    ka?.end();
+    this.failKeepAlives(new KeelsonError('closed'));
     this.client.close();
   }
 }

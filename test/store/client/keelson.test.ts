@@ -55,4 +55,22 @@ test('snapshot through RemoteStore saved with saveSnapshotFile: the same file et
   }
 });
 
+test('keep-alives share one stream: many concurrent calls for several leases, and missing ones', async () => {
+  const fx = await startServer();
+  const remote = await RemoteStore.connect({ endpoints: [fx.endpoint] });
+  try {
+    const ids: number[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await remote.leaseGrant(30)).id);
+    const calls: Promise<string>[] = [];
+    for (let i = 0; i < 60; i++) calls.push(remote.leaseKeepAlive(ids[i % 3]).then((r) => `${r.id}:${r.ttl}`));
+    for (let i = 0; i < 5; i++) calls.push(remote.leaseKeepAlive(424242).then(() => 'found', (e: Error) => (e as { code?: string }).code ?? e.message));
+    const got = await Promise.all(calls);
+    assert.equal(got.slice(0, 60), Array.from({ length: 60 }, (_, i) => `${ids[i % 3]}:30`));
+    assert.equal(got.slice(60), Array(5).fill('lease not found'));
+  } finally {
+    await remote.close();
+    await fx.stop();
+  }
+});
+
 test.run();
