@@ -652,7 +652,7 @@ export class RaftDriver {
     const entries = parseEntries(buf);
     const batch: CommittedEntry[] = [];
     for (const e of entries) {
-      this.noteTerm(e.index, e.term);
+      this.noteCommittedTerm(e.index, e.term);
       this.committedSeen = e.index;
       if (e.type === EntryType.ConfChange) {
         let result: ConfState | Error;
@@ -704,6 +704,19 @@ export class RaftDriver {
   private noteTerm(index: number, term: number): void {
     const last = this.termHistory[this.termHistory.length - 1];
     if (last === undefined || last[1] !== term) this.termHistory.push([index, term]);
+  }
+
+  /**
+   * Committed entries are authoritative: any term recorded at or above their
+   * index came from a log tail (recovered from the WAL) that the leader has
+   * since overwritten, so it is dropped first. This keeps the history sorted
+   * by index, which termAt() relies on; a wrong term in a WAL snapshot marker
+   * would make the WAL drop the entries after it.
+   */
+  private noteCommittedTerm(index: number, term: number): void {
+    const h = this.termHistory;
+    while (h.length > 0 && h[h.length - 1][0] >= index) h.pop();
+    if (h.length === 0 || h[h.length - 1][1] !== term) h.push([index, term]);
   }
 
   private termAt(index: number): number {
