@@ -155,6 +155,7 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
       h.hashes = hashes;
     }
 
+    if (workload.full()) notes.push('the recording bounds were reached: the workload stopped early (see kvOpsMax, watchEventsMax)');
     if (cluster) {
       for (const line of cluster.unexpectedExits) notes.push(line);
       if (cluster.unidentified > 0) notes.push(`${cluster.unidentified} peer connections could not be attributed to a member and were forwarded untouched (typically a member dialing as it was killed)`);

@@ -30,6 +30,12 @@ export interface WorkloadOptions {
   leaseIdBase?: number;
   /** Recording stops growing past this many kv ops (the run keeps going, unrecorded ops are not sent). */
   kvOpsMax?: number;
+  /**
+   * Bound on recorded watch events. Past it (or past kvOpsMax) the workload
+   * sends nothing more, so the watchers have nothing more to record; the run's
+   * remaining faults still play and the report notes it.
+   */
+  watchEventsMax?: number;
   log?: (line: string) => void;
 }
 
@@ -54,7 +60,7 @@ export class Workload {
   constructor(opts: WorkloadOptions) {
     this.o = {
       kvClients: 8, keys: 5, watchers: 3, leaseWorkers: 1, opTimeoutMs: 3000, leaseTtlS: 3,
-      leaseIdBase: 1 + Math.floor(opts.random() * 1e9) * 1000, kvOpsMax: 2_000_000,
+      leaseIdBase: 1 + Math.floor(opts.random() * 1e9) * 1000, kvOpsMax: 2_000_000, watchEventsMax: 10_000_000,
       ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as WorkloadOptions,
     };
     this.nextLeaseId = this.o.leaseIdBase;
@@ -62,6 +68,12 @@ export class Workload {
   }
 
   now(): number { return performance.now() - this.t0; }
+
+  private watchEvents = 0;
+  /** The recording bounds were hit: no new operations. */
+  full(): boolean {
+    return this.history.kv.length >= this.o.kvOpsMax || this.watchEvents >= this.o.watchEventsMax;
+  }
 
   keys(): string[] {
     return Array.from({ length: this.o.keys }, (_, i) => `${this.o.prefix}k${i}`);
@@ -155,7 +167,7 @@ export class Workload {
     const lastSeen = new Map<string, string | null>();
     const keys = this.keys();
     const t = this.o.opTimeoutMs;
-    while (!this.stopping && this.history.kv.length < this.o.kvOpsMax) {
+    while (!this.stopping && !this.full()) {
       const key = keys[Math.floor(r() * keys.length)]!;
       const x = r();
       const cl = this.client(endpoint);
@@ -269,6 +281,7 @@ export class Workload {
         if (r.events.length === 0) return;
         const events = r.events.map((e) => this.toEvent(e, prevKv));
         rec.responses.push({ atMs: this.now(), events });
+        this.watchEvents += events.length;
         for (const e of events) last = Math.max(last, e.modRevision);
         if (target) target.lastRev = Math.max(target.lastRev, last);
         this.seeRevision(last);
@@ -311,7 +324,7 @@ export class Workload {
   /** Short watches from random past revisions, each until it has caught up with where the run was when it opened. */
   private async pastWatcher(w: number): Promise<void> {
     const r = this.o.random;
-    while (!this.stopping) {
+    while (!this.stopping && !this.full()) {
       const low = Math.max(this.compactRevision + 1, 1);
       const high = this.maxRevisionSeen;
       const from = low + Math.floor(r() * Math.max(1, high - low + 1));
@@ -337,7 +350,7 @@ export class Workload {
     const r = this.o.random;
     const t = this.o.opTimeoutMs;
     let endpoint = l;
-    while (!this.stopping) {
+    while (!this.stopping && !this.full()) {
       const id = this.nextLeaseId++;
       const grantInvokeMs = this.now();
       let ttlS: number;
