@@ -18,8 +18,9 @@
 //   and the read runs once this member applied it. Serializable reads run on
 //   the local keyspace at once.
 // - Leases: the leader's lessor keeps deadlines and proposes expiries; on a
-//   follower, keep-alive and time-to-live go to the leader through
-//   `leaderStore` (in-process clusters) or fail with 'not leader' naming it.
+//   follower, keep-alive and time-to-live go to the leader through the
+//   `peerStore` option (in-process clusters) or fail with 'not leader'
+//   naming it (a networked server forwards them over its client API).
 //
 // Replicated membership metadata (names, peer and client URLs) travels in the
 // log: as the context of ConfChange entries (add, remove, promote) and as
