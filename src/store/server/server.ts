@@ -19,9 +19,13 @@
 //   `canceled` response (on request, or with compact_revision when its history
 //   is gone). Backpressure: each watch's pump waits for grpc-js to drain the
 //   stream before it takes the next response from the store, so an
-//   unread stream holds at most the stream's high-water mark of messages;
-//   behind that, the store's watch buffer is bounded and falls back to
-//   catching up from disk. No watch ever makes a writer wait.
+//   unread stream holds at most grpc-js's high-water mark of messages plus
+//   one response per watch; behind that, the store's watch buffer is
+//   bounded and falls back to catching up from disk. No watch ever makes a
+//   writer wait.
+// - Clients that send `hasleader: true` metadata (clientv3's
+//   WithRequireLeader) are refused, and their streams ended, with
+//   "etcdserver: no leader" while the member knows no leader.
 // - Lease keep-alives on one stream are answered in order; reading pauses
 //   while keepAliveQueueRequestsMax requests wait.
 // - Snapshot streams the store's snapshot in chunks, padded and framed as
