@@ -129,8 +129,10 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
     const touched = new Set(h.kv.map((op) => op.key));
     try {
       const readMs = workload.now();
-      const res = await retry('final read', 20_000, () => members[0]!.client.range({ key: Buffer.from(prefix, 'latin1'), range_end: Buffer.from(prefixEndString(prefix), 'latin1') }, 5000)
-        .catch(() => members[members.length - 1]!.client.range({ key: Buffer.from(prefix, 'latin1'), range_end: Buffer.from(prefixEndString(prefix), 'latin1') }, 5000)));
+      // A linearizable range over the prefix, from whichever member answers (tried in turn).
+      let turn = 0;
+      const res = await retry('final read', 20_000, () => members[turn++ % members.length]!.client.range(
+        { key: Buffer.from(prefix, 'latin1'), range_end: Buffer.from(prefixEndString(prefix), 'latin1') }, 5000));
       const keys: Record<string, { value: string; modRevision: number } | null> = {};
       for (const k of touched) keys[k] = null;
       for (const kv of res.kvs) keys[Buffer.from(kv.key).toString('latin1')] = { value: Buffer.from(kv.value).toString('latin1'), modRevision: Number(kv.mod_revision) };
