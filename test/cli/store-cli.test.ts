@@ -82,6 +82,37 @@ test('snapshot save, status, and restore into a new 3-member cluster with the sa
   ok(await keelson('store', 'put', '/snap/new', 'x', re), 'write to the restored cluster');
 });
 
+test('NOSPACE: past --quota-backend-bytes writes fail, the alarm shows, deleting and compacting clears it', async () => {
+  const small = await Cluster.create(path.join(dir, 'quota'), ['q'], 'keelson-quota');
+  try {
+    await small.start(small.members[0]!, ['--quota-backend-bytes=262144']);
+    const e = `--endpoints=${small.endpoints()}`;
+    const { EndpointClient } = await import('../../src/cli/store/grpc.ts');
+    const c = new EndpointClient(small.members[0]!.endpoint, 10_000);
+    let failure = '';
+    try {
+      for (let i = 0; i < 2000 && failure === ''; i++) {
+        await c.unary('KV', 'Put', { key: Buffer.from(`/q/${i % 50}`), value: Buffer.alloc(2000, i) }).catch((err: Error) => (failure = err.message));
+      }
+    } finally {
+      c.close();
+    }
+    assert.match(failure, 'database space exceeded');
+    // The alarm is raised through the log, just after the refused write.
+    await until('alarm listed', async () => ok(await keelson('store', 'alarm', 'list', e), 'alarm list').includes('alarm:NOSPACE'), 10_000);
+    const health = await keelson('store', 'endpoint', 'health', e);
+    assert.is(health.code, 2, 'unhealthy while the alarm is active');
+    const status = JSON.parse(ok(await keelson('store', 'get', '/q/0', '-w', 'json', e), 'get')) as { header: { revision: number } };
+    ok(await keelson('store', 'del', '/q/', '--prefix', e), 'del is allowed');
+    ok(await keelson('store', 'compact', String(status.header.revision + 1), e), 'compact is allowed');
+    ok(await keelson('store', 'alarm', 'disarm', e), 'disarm');
+    await until('writes work again', async () => (await keelson('store', 'put', '/q/after', 'x', e)).code === 0);
+    assert.is(ok(await keelson('store', 'alarm', 'list', e), 'alarm list'), '');
+  } finally {
+    await small.stopAll();
+  }
+});
+
 test('bad flags, unreachable endpoints and corrupt snapshot files exit with 2 and a clear message', async () => {
   // Through the real command once, for the exit code of the process itself.
   const bad = await keelsonProcess('store', 'get', 'k', '--no-such-flag');

@@ -631,12 +631,13 @@ async function alarm(c: Ctx): Promise<number> {
   // disarm prints the alarms it cleared, as etcdctl does.
   if (sub === 'disarm') {
     for (const a of list.alarms) {
-      await c.client.unary('Maintenance', 'Alarm', { action: alarmActionNumber.DEACTIVATE, memberID: a.memberID, alarm: alarmTypeNumber[a.alarm] ?? 0 });
+      await c.client.unary('Maintenance', 'Alarm', { action: alarmActionNumber.DEACTIVATE, memberID: a.memberID, alarm: alarmTypeNumber[String(a.alarm).toUpperCase()] ?? 0 });
     }
   }
   const res = list;
   if (c.out === 'json') return say(toJson(res)), 0;
-  for (const a of res.alarms) say(`memberID:${BigInt(a.memberID).toString()} alarm:${a.alarm} `);
+  // The loader names enum values as the API definitions spell them (Nospace); etcdctl prints NOSPACE.
+  for (const a of res.alarms) say(`memberID:${BigInt(a.memberID).toString()} alarm:${String(a.alarm).toUpperCase()} `);
   return 0;
 }
 
