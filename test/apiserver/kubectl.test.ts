@@ -172,6 +172,23 @@ test('create configmap, secret and namespace (protobuf bodies)', async () => {
   assert.match(await k(['get', 'cm', 'c2']), /^c2\s+1\s+/m);
 });
 
+test('create deployment and service (protobuf bodies), auth whoami', async () => {
+  await k(['create', 'deployment', 'made', '--image=nginx:1.27', '--port=8080', '--replicas=3']);
+  const d = JSON.parse(await k(['get', 'deploy', 'made', '-o', 'json']));
+  assert.is(d.spec.replicas, 3);
+  assert.equal(d.spec.selector.matchLabels, { app: 'made' });
+  assert.is(d.spec.template.spec.containers[0].image, 'nginx:1.27');
+  assert.is(d.spec.template.spec.containers[0].ports[0].containerPort, 8080);
+  assert.is(d.spec.strategy.type, 'RollingUpdate');
+  await k(['create', 'service', 'clusterip', 'made', '--tcp=80:8080']);
+  const svc = JSON.parse(await k(['get', 'svc', 'made', '-o', 'json']));
+  assert.equal(svc.spec.ports[0], { name: '80-8080', protocol: 'TCP', port: 80, targetPort: 8080 });
+  assert.match(await k(['auth', 'whoami']), /Username\s+system:admin/);
+  // A protobuf body with a field this server does not decode is refused, not silently trimmed.
+  const job = await kubectl(s.kubeconfig, ['create', 'job', 'j', '--image=x']);
+  assert.is.not(job.code, 0);
+});
+
 test('get -w sees a change, then delete --wait', async () => {
   const watch = kubectl(s.kubeconfig, ['get', 'cm', 'cfg', '-w', '--request-timeout=4s', '-o', 'name']);
   await new Promise((r) => setTimeout(r, 1500));

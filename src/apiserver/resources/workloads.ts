@@ -44,7 +44,8 @@ export const deployments: ResourceDef = {
   defaults(o) {
     const spec = (o.spec ??= {});
     spec.replicas ??= 1;
-    spec.strategy ??= { type: 'RollingUpdate' };
+    spec.strategy ??= {};
+    spec.strategy.type ??= 'RollingUpdate';
     if (spec.strategy.type === 'RollingUpdate') spec.strategy.rollingUpdate ??= { maxUnavailable: '25%', maxSurge: '25%' };
     spec.revisionHistoryLimit ??= 10;
     spec.progressDeadlineSeconds ??= 600;
