@@ -326,7 +326,17 @@ async function main(): Promise<void> {
   };
   const dir = path.join(root, 'bench', 'results');
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'store.json'), `${JSON.stringify(out, null, 2)}\n`);
+  // Earlier runs stay in the file (the newest historyRunsMax), since on a
+  // shared machine one run says little on its own.
+  const historyRunsMax = 10;
+  let history: unknown[] = [];
+  try {
+    const prev = JSON.parse(fs.readFileSync(path.join(dir, 'store.json'), 'utf8')) as { date: string; machine: unknown; rows: unknown; history?: unknown[] };
+    history = [{ date: prev.date, machine: prev.machine, rows: prev.rows }, ...(prev.history ?? [])].slice(0, historyRunsMax);
+  } catch {
+    // No earlier results.
+  }
+  fs.writeFileSync(path.join(dir, 'store.json'), `${JSON.stringify({ ...out, history }, null, 2)}\n`);
   fs.writeFileSync(path.join(dir, 'store.svg'), svgChart(merged, `keelson store vs etcd 3.4, 3 members each, loopback (load avg ${load0[0]!.toFixed(1)})`));
   console.error('wrote bench/results/store.json and bench/results/store.svg');
 }
