@@ -177,8 +177,9 @@ export class ApiServer {
         store: this.store,
         admission: this.admission,
         unknownFields: (def, obj) => unknownFieldPaths(def.schemaName, obj),
-        trackManagedFields: (old, obj, def, ctx) => this.patch.updateManagedFields(old, obj, {
+        trackManagedFields: (old, obj, def, ctx, subresource) => this.patch.updateManagedFields(old, obj, {
           manager: ctx.fieldManager ?? 'unknown', operation: 'Update', kind: { group: def.group, version: def.version, kind: def.kind }, now: rfc3339(ctx.now),
+          ...(subresource ? { subresource } : {}),
         }) as KObject,
         transformer: opts.transformerFor?.(d.group, d.resource) ?? null,
         random: opts.random,

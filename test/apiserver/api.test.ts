@@ -83,9 +83,12 @@ test('pods: graceful deletion once bound, status subresource, binding', async ()
   // A PUT of the main resource cannot change status; /status can.
   const put = await c.update('/api/v1/namespaces/default/pods/p', { ...cur, status: { phase: 'Running' } });
   assert.is(put.body.status.phase, 'Pending');
-  const st = await c.update('/api/v1/namespaces/default/pods/p/status', { ...put.body, status: { phase: 'Running' } });
+  const st = await c.request('PUT', '/api/v1/namespaces/default/pods/p/status?fieldManager=kubelet', { ...put.body, status: { phase: 'Running' } });
   assert.is(st.status, 200);
   assert.is(st.body.status.phase, 'Running');
+  const entry = st.body.metadata.managedFields.find((m: any) => m.manager === 'kubelet');
+  assert.is(entry.subresource, 'status');
+  assert.ok(entry.fieldsV1['f:status']);
   const del = await c.delete('/api/v1/namespaces/default/pods/p');
   assert.is(del.status, 202);
   assert.is(del.body.metadata.deletionGracePeriodSeconds, 30);

@@ -49,7 +49,7 @@ export interface RegistryDeps {
   /** Unknown field paths of obj by its schema ([] when all are known). */
   unknownFields(def: ResourceDef, obj: KObject): string[];
   /** Updates managedFields for a non-apply write (the patch module's updateManagedFields). */
-  trackManagedFields?(old: KObject | null, obj: KObject, def: ResourceDef, ctx: OpContext): KObject;
+  trackManagedFields?(old: KObject | null, obj: KObject, def: ResourceDef, ctx: OpContext, subresource: string): KObject;
   transformer?: ValueTransformer | null;
   /** Random source for generateName suffixes (tests inject a seeded one). */
   random?: () => number;
@@ -233,7 +233,7 @@ export class Registry {
     causes.push(...(this.def.validate?.(obj) ?? []));
     if (causes.length) throw this.invalid(m.name, causes);
     await this.deps.admission.validate('CREATE', this.def, subresource, obj, null, ctx);
-    const out = this.deps.trackManagedFields && !ctx.skipManagedFields ? this.deps.trackManagedFields(null, obj, this.def, ctx) : obj;
+    const out = this.deps.trackManagedFields && !ctx.skipManagedFields ? this.deps.trackManagedFields(null, obj, this.def, ctx, subresource) : obj;
     if (ctx.dryRun) return out;
     const key = Buffer.from(this.key(namespace, m.name));
     const r = await this.store.txn({
@@ -323,7 +323,7 @@ export class Registry {
     }
     if (causes.length) throw this.invalid(name, causes);
     await this.deps.admission.validate('UPDATE', this.def, subresource, next, cur, ctx);
-    return this.deps.trackManagedFields && !ctx.skipManagedFields ? this.deps.trackManagedFields(cur, next, this.def, ctx) : next;
+    return this.deps.trackManagedFields && !ctx.skipManagedFields ? this.deps.trackManagedFields(cur, next, this.def, ctx, subresource) : next;
   }
 
   /** PUT: full replacement with optimistic concurrency on metadata.resourceVersion. */
