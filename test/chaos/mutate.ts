@@ -47,7 +47,9 @@ export const mutations: Mutation[] = [
       if (!f) return false;
       for (const [key, v] of Object.entries(f.keys)) {
         if (!v) continue;
-        const puts = okPuts(h, key).filter((p) => p.revision !== undefined).sort((a, b) => a.revision! - b.revision!);
+        // Acknowledged writes of the key: puts and CAS txns that succeeded.
+        const puts = h.kv.filter((o) => o.key === key && o.outcome === 'ok' && o.revision !== undefined && o.lease === undefined &&
+          (o.kind === 'put' || (o.kind === 'cas' && o.succeeded))).sort((a, b) => a.revision! - b.revision!);
         const last = puts[puts.length - 1];
         const before = puts[puts.length - 2];
         if (last && before && last.revision === v.modRevision) {
@@ -118,7 +120,7 @@ export const mutations: Mutation[] = [
     apply(h) {
       for (const l of h.leases) {
         const put = h.kv.find((o) => o.kind === 'put' && o.lease === l.id && o.outcome === 'ok');
-        if (!put || l.revoke) continue;
+        if (!put) continue; // a revoke comes after the keep-alives, so it cannot explain this early read
         // Gone right after its put returned, long before the TTL could run out.
         const at = put.returnMs + 1;
         h.kv.push({ id: 1e9 + 1, client: 99, kind: 'get', key: put.key, readValue: null, readModRevision: 0, invokeMs: at, returnMs: at + 1, outcome: 'ok' });
