@@ -174,6 +174,13 @@ export class LocalCluster {
     const end = Date.now() + timeoutMs;
     let lastErr = '';
     while (Date.now() < end) {
+      if (this.members.every((m) => m.state === 'stopped' || m.state === 'removed')) {
+        // Nothing left to wait for: say why the first member died.
+        const m = this.members[0]!;
+        let tail = '';
+        try { tail = fs.readFileSync(path.join(this.opts.dir, `${m.name}.log`), 'utf8').trim().split('\n').slice(-3).join(' | '); } catch { /* no log */ }
+        throw new Error(`every member has exited (${m.name}.log: ${tail.slice(0, 500)})`);
+      }
       let ok = true;
       for (const m of this.running()) {
         try {
