@@ -12,7 +12,7 @@ import YAML from 'yaml';
 import { isKeelsonError, type Store } from '../store/store.ts';
 import type { OpContext, FieldValidation, UserInfo } from './context.ts';
 import { rfc3339 } from './context.ts';
-import { Aggregator } from './aggregation/proxy.ts';
+import { Aggregator, type ProxyClientCert } from './aggregation/proxy.ts';
 import { Discovery } from './discovery/discovery.ts';
 import { errors, StatusError } from './errors.ts';
 import { parseRequestInfo, type ApiRequest, type ApiResponse, type RequestInfo } from './http/request.ts';
@@ -95,6 +95,8 @@ export interface ApiServerOptions {
   watchCache?: { eventWindowMax?: number; watcherBufferEventsMax?: number };
   version?: { major: string; minor: string; gitVersion: string };
   reviews?: ReviewProvider;
+  /** The client certificate presented to aggregated API backends. */
+  proxyClientCert?: ProxyClientCert;
   /** Default service accounts and namespace cleanup, until the controller manager does them. Default true. */
   housekeeping?: boolean;
 }
@@ -170,7 +172,7 @@ export class ApiServer {
       apiService: (g, v) => { const r = this.registry('apiregistration.k8s.io', 'apiservices')!; return r.cache.get(r.key('', `${v}.${g}`))?.obj; },
       apiServices: () => this.registry('apiregistration.k8s.io', 'apiservices')!.cache.list().map((c) => c.obj),
       endpoints: async (ns, name) => (await this.registry('', 'endpoints')!.read(ns, name))?.obj ?? null,
-    });
+    }, opts.proxyClientCert);
     for (const d of this.defs) {
       if (d.virtual) continue;
       this.registries.set(`${d.group}/${d.resource}`, new Registry(d, {

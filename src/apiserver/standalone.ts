@@ -7,7 +7,7 @@
 // `keelson apiserver` and `keelson up` are thin shells around this.
 import path from 'node:path';
 import type { Store } from '../store/store.ts';
-import { bootstrapRbac, createSecurity, impersonate, selfSubjectRulesReview, tlsServerOptions } from './auth/index.ts';
+import { bootstrapRbac, createSecurity, impersonate, issueClientCertificate, selfSubjectRulesReview, tlsServerOptions } from './auth/index.ts';
 import { serve, type Served } from './http/adapter.ts';
 import type { KObject } from './resources/types.ts';
 import { ApiServer } from './server.ts';
@@ -60,6 +60,8 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
     },
   });
   const encryption = security.encryption;
+  // The aggregator's identity towards backends (they trust X-Remote-* only from this certificate).
+  const proxyClientCert = await issueClientCertificate(security.pki, { username: 'front-proxy-client' });
   const rbac = bootstrapRbac();
   api = new ApiServer({
     store: o.store,
@@ -72,6 +74,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
       rules: (user, ns) => selfSubjectRulesReview(security.authorizer, user, ns),
       impersonate: (headers, user) => impersonate(headers, user, security.authorizer),
     },
+    proxyClientCert,
     bootstrapObjects: [...rbac.clusterRoles, ...rbac.clusterRoleBindings] as KObject[],
     bookmarkIntervalMs: o.bookmarkIntervalMs,
   });

@@ -9,20 +9,23 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ensurePki } from '../../src/apiserver/auth/index.ts';
+import { ensurePki, issueClientCertificate } from '../../src/apiserver/auth/index.ts';
 import { InProcessClient } from '../../src/client/inprocess.ts';
 import { ok, startServer, type TestServer } from './helpers.ts';
 
 let s: TestServer;
+let proxyCn = '';
 let backend: https.Server;
 let pkiDir: string;
 const seen: { user?: string; groups?: string | string[]; path?: string }[] = [];
 
 test.before(async () => {
-  s = await startServer();
   pkiDir = mkdtempSync(path.join(tmpdir(), 'keelson-agg-'));
   const pki = await ensurePki(pkiDir, { hosts: ['127.0.0.1'] });
-  backend = https.createServer({ key: pki.keyPem, cert: pki.certPem }, (req, res) => {
+  const proxyCert = await issueClientCertificate(pki, { username: 'front-proxy-client' });
+  s = await startServer({ proxyClientCert: proxyCert });
+  backend = https.createServer({ key: pki.keyPem, cert: pki.certPem, ca: pki.caCertPem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+    proxyCn = String((req.socket as import('node:tls').TLSSocket).getPeerCertificate().subject?.CN ?? '');
     seen.push({ user: req.headers['x-remote-user'] as string, groups: req.headers['x-remote-group'], path: req.url });
     const send = (code: number, body: unknown) => { res.writeHead(code, { 'content-type': 'application/json' }); res.end(JSON.stringify(body)); };
     const url = new URL(req.url ?? '/', 'https://x');
@@ -61,6 +64,8 @@ test('requests are proxied with the user in X-Remote-* headers', async () => {
   assert.is(r.body.items[0].seenBy, 'system:admin');
   const last = seen[seen.length - 1]!;
   assert.ok(String(last.groups).includes('system:masters'));
+  // The backend demanded a client certificate: the aggregator's proxy certificate.
+  assert.is(proxyCn, 'front-proxy-client');
   const missing = await c.get('/apis/metrics.example.com/v1/namespaces/default/gadgets');
   assert.is(missing.status, 404);
 });

@@ -9,7 +9,10 @@
 // first ready address and the port named by spec.service.port, default 443):
 // Keelson has no service proxy, so the cluster IP is not dialed. The
 // backend's certificate is checked against spec.caBundle unless
-// spec.insecureSkipTLSVerify is set.
+// spec.insecureSkipTLSVerify is set. The aggregator presents its proxy client
+// certificate (ApiServerOptions.proxyClientCert; `keelson apiserver` issues
+// one with CN front-proxy-client from its CA), which backends check with the
+// request-header authenticator before believing the X-Remote-* headers.
 import https from 'node:https';
 import { errors, StatusError } from '../errors.ts';
 import type { ApiRequest, ApiResponse } from '../http/request.ts';
@@ -37,8 +40,11 @@ export interface AggregationSource {
   endpoints(namespace: string, name: string): Promise<KObject | null>;
 }
 
+/** The client certificate the aggregator presents to backends, so that they believe its X-Remote-* headers. */
+export interface ProxyClientCert { certPem: string; keyPem: string }
+
 export class Aggregator {
-  constructor(private readonly src: AggregationSource) {}
+  constructor(private readonly src: AggregationSource, private readonly clientCert?: ProxyClientCert) {}
 
   /** The APIService claiming group/version with a backend service, if any. */
   claimed(group: string, version: string): KObject | undefined {
@@ -68,7 +74,7 @@ export class Aggregator {
     for (const h of ['content-type', 'accept', 'user-agent']) { const v = req.headers[h]; if (v !== undefined) headers[h] = v as string; }
     if (req.body) headers['content-length'] = String(req.body.length);
     return new Promise<ApiResponse>((resolve) => {
-      const r = https.request({ host: b.host, port: b.port, method: req.method, path: req.url, headers, ca: b.ca, rejectUnauthorized: !b.insecure, servername: b.host.match(/^[\d.]+$/) ? undefined : b.host }, (res) => {
+      const r = https.request({ host: b.host, port: b.port, method: req.method, path: req.url, headers, ca: b.ca, rejectUnauthorized: !b.insecure, servername: b.host.match(/^[\d.]+$/) ? undefined : b.host, cert: this.clientCert?.certPem, key: this.clientCert?.keyPem }, (res) => {
         const out: Record<string, string | string[]> = {};
         for (const h of ['content-type', 'warning', 'retry-after']) { const v = res.headers[h]; if (v !== undefined) out[h] = v; }
         const chunked = res.headers['transfer-encoding'] === 'chunked' && /[?&]watch=(true|1)/.test(req.url);
@@ -102,7 +108,7 @@ export class Aggregator {
       const b = await this.backend(svc);
       const gv = `/apis/${svc.spec.group}/${svc.spec.version}`;
       return await new Promise<KObject | null>((resolve) => {
-        const r = https.request({ host: b.host, port: b.port, path: gv, headers: { accept: 'application/json', 'x-remote-user': 'system:kube-aggregator', 'x-remote-group': ['system:masters'] }, ca: b.ca, rejectUnauthorized: !b.insecure, timeout: discoveryTimeoutMs }, (res) => {
+        const r = https.request({ host: b.host, port: b.port, path: gv, headers: { accept: 'application/json', 'x-remote-user': 'system:kube-aggregator', 'x-remote-group': ['system:masters'] }, ca: b.ca, rejectUnauthorized: !b.insecure, timeout: discoveryTimeoutMs, cert: this.clientCert?.certPem, key: this.clientCert?.keyPem }, (res) => {
           const cs: Buffer[] = [];
           res.on('data', (c: Buffer) => cs.push(c));
           res.on('end', () => { try { resolve(res.statusCode === 200 ? JSON.parse(Buffer.concat(cs).toString()) : null); } catch { resolve(null); } });
