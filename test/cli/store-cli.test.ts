@@ -52,6 +52,9 @@ test('client commands: put/get/del, txn from a file, lease, member list and endp
   const status = JSON.parse(ok(await keelson('store', 'endpoint', 'status', '-w', 'json', e), 'status')) as Array<{ Status: { leader: number; header: { member_id: number } } }>;
   assert.is(status[0]!.Status.leader, status[0]!.Status.header.member_id);
   assert.match(ok(await keelson('store', 'endpoint', 'health', e), 'health'), 'is healthy');
+  // --cluster: every member's advertised client URLs (full URLs, scheme included).
+  const all = JSON.parse(ok(await keelson('store', 'endpoint', 'status', '--cluster', '-w', 'json', e), 'status --cluster')) as Array<{ Endpoint: string }>;
+  assert.equal(all.map((x) => x.Endpoint), [`http://${source.members[0]!.endpoint}`]);
 });
 
 test('snapshot save, status, and restore into a new 3-member cluster with the same hash', async () => {
