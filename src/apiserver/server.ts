@@ -95,6 +95,8 @@ export interface ApiServerOptions {
   watchCache?: { eventWindowMax?: number; watcherBufferEventsMax?: number };
   version?: { major: string; minor: string; gitVersion: string };
   reviews?: ReviewProvider;
+  /** How often service-backed APIServices are probed for their Available condition (0 = never). Default 10 s. */
+  apiServiceCheckIntervalMs?: number;
   /** The client certificate presented to aggregated API backends. */
   proxyClientCert?: ProxyClientCert;
   /** Default service accounts and namespace cleanup, until the controller manager does them. Default true. */
@@ -140,6 +142,8 @@ export class ApiServer {
   private readonly admission: AdmissionHook;
   private readonly streams = new Set<ChunkStream>();
   private bookmarkTimer: NodeJS.Timeout | null = null;
+  private availabilityTimer: NodeJS.Timeout | null = null;
+  private checkingAvailability = false;
   private readonly aggregator: Aggregator;
   private started = false;
 
@@ -226,10 +230,27 @@ export class ApiServer {
       await ensure('', 'namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
       if (this.housekeeping) await this.ensureDefaultServiceAccount(ns);
     }
+    // Every built-in group-version has a local APIService, as in Kubernetes (kubectl get apiservices lists them).
+    const seen = new Set<string>();
+    for (const d of this.defs) {
+      const name = `${d.version}.${d.group}`;
+      if (seen.has(name)) continue;
+      seen.add(name);
+      await ensure('apiregistration.k8s.io', 'apiservices', {
+        apiVersion: 'apiregistration.k8s.io/v1', kind: 'APIService', metadata: { name, labels: { 'kube-aggregator.kubernetes.io/automanaged': 'onstart' } },
+        spec: { group: d.group, version: d.version, groupPriorityMinimum: d.group === '' ? 18000 : 17000, versionPriority: 15 },
+        status: { conditions: [{ type: 'Available', status: 'True', reason: 'Local', message: 'Local APIServices are always available', lastTransitionTime: rfc3339(ctx.now) }] },
+      });
+    }
     for (const o of this.opts.bootstrapObjects ?? []) {
       const [g] = String(o.apiVersion).includes('/') ? String(o.apiVersion).split('/') : [''];
       const def = this.defs.find((d) => d.group === g && d.kind === o.kind);
       if (def) await ensure(def.group, def.resource, o);
+    }
+    const checkMs = this.opts.apiServiceCheckIntervalMs ?? 10_000;
+    if (checkMs > 0) {
+      this.availabilityTimer = setInterval(() => void this.checkApiServices(), checkMs);
+      this.availabilityTimer.unref();
     }
     const interval = this.opts.bookmarkIntervalMs ?? 10_000;
     if (interval > 0) {
@@ -243,6 +264,7 @@ export class ApiServer {
   /** Ends every open watch and stops the caches (the store is the caller's to close). */
   async stop(): Promise<void> {
     if (this.bookmarkTimer) clearInterval(this.bookmarkTimer);
+    if (this.availabilityTimer) clearInterval(this.availabilityTimer);
     for (const s of this.streams) s.end();
     await Promise.all([...this.registries.values()].map((r) => r.cache.stop()));
   }
@@ -443,6 +465,40 @@ export class ApiServer {
       m.get(spec.group)!.push(spec.version);
     }
     return m;
+  }
+
+  /**
+   * Probes each service-backed APIService (its discovery document) and records
+   * the result in its Available condition, writing only when it changed. One
+   * probe round at a time; each probe has the aggregator's discovery deadline.
+   */
+  async checkApiServices(): Promise<void> {
+    if (this.checkingAvailability) return;
+    this.checkingAvailability = true;
+    try {
+      const reg = this.registry('apiregistration.k8s.io', 'apiservices')!;
+      for (const c of reg.cache.list()) {
+        const svc = c.obj;
+        if (!svc.spec?.service) continue;
+        let status = 'True', reason = 'Passed', message = 'all checks passed';
+        try {
+          await this.aggregator.backend(svc);
+          if (!(await this.aggregator.resourceList(svc))) { status = 'False'; reason = 'FailedDiscoveryCheck'; message = `failing or missing response from the backend of ${svc.metadata!.name}`; }
+        } catch (e) {
+          status = 'False'; reason = 'MissingEndpoints'; message = e instanceof Error ? e.message : String(e);
+        }
+        const cur = (svc.status?.conditions ?? []).find((x: KObject) => x.type === 'Available');
+        if (cur && cur.status === status && cur.reason === reason) continue;
+        const ctx = this.systemContext();
+        await reg.guaranteedUpdate('', svc.metadata!.name, ctx, 'status', (o) => {
+          const others = (o!.status?.conditions ?? []).filter((x: KObject) => x.type !== 'Available');
+          o!.status = { ...(o!.status ?? {}), conditions: [...others, { type: 'Available', status, reason, message, lastTransitionTime: rfc3339(ctx.now) }] };
+          return o!;
+        }).catch(() => {});
+      }
+    } finally {
+      this.checkingAvailability = false;
+    }
   }
 
   /** Asks each APIService backend for its resources, for the merged discovery documents. */

@@ -23,7 +23,7 @@ test.before(async () => {
   pkiDir = mkdtempSync(path.join(tmpdir(), 'keelson-agg-'));
   const pki = await ensurePki(pkiDir, { hosts: ['127.0.0.1'] });
   const proxyCert = await issueClientCertificate(pki, { username: 'front-proxy-client' });
-  s = await startServer({ proxyClientCert: proxyCert });
+  s = await startServer({ proxyClientCert: proxyCert, apiServiceCheckIntervalMs: 0 });
   backend = https.createServer({ key: pki.keyPem, cert: pki.certPem, ca: pki.caCertPem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
     proxyCn = String((req.socket as import('node:tls').TLSSocket).getPeerCertificate().subject?.CN ?? '');
     seen.push({ user: req.headers['x-remote-user'] as string, groups: req.headers['x-remote-group'], path: req.url });
@@ -81,6 +81,14 @@ test('discovery merges the backend; kubectl finds the resource', async () => {
   assert.is(out.trim(), 'widget.metrics.example.com/w1');
 });
 
+test('APIService Available condition', async () => {
+  await s.api.checkApiServices();
+  const svc = (await new InProcessClient(s.api).get('/apis/apiregistration.k8s.io/v1/apiservices/v1.metrics.example.com')).body;
+  const av = svc.status.conditions.find((x: any) => x.type === 'Available');
+  assert.is(av.status, 'True');
+  assert.is(av.reason, 'Passed');
+});
+
 test('a backend without endpoints is 503', async () => {
   const c = new InProcessClient(s.api);
   await c.create('/apis/apiregistration.k8s.io/v1/apiservices', {
@@ -91,6 +99,10 @@ test('a backend without endpoints is 503', async () => {
   const r = await c.get('/apis/nowhere.example.com/v1/things');
   assert.is(r.status, 503);
   assert.is(r.body.reason, 'ServiceUnavailable');
+  await s.api.checkApiServices();
+  const av = (await c.get('/apis/apiregistration.k8s.io/v1/apiservices/v1.nowhere.example.com')).body.status.conditions.find((x: any) => x.type === 'Available');
+  assert.is(av.status, 'False');
+  assert.is(av.reason, 'MissingEndpoints');
 });
 
 test.run();

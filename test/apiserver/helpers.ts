@@ -21,7 +21,7 @@ export interface TestServer {
 export async function startServer(opts: Partial<ApiServerOptions> = {}): Promise<TestServer> {
   const dir = mkdtempSync(path.join(tmpdir(), 'keelson-api-'));
   const store = new LocalKeyspaceStore({ dir: path.join(dir, 'store'), leaseTickMs: 0 });
-  const api = new ApiServer({ store, bookmarkIntervalMs: 0, ...opts });
+  const api = new ApiServer({ store, bookmarkIntervalMs: 0, apiServiceCheckIntervalMs: 0, ...opts });
   await api.start();
   const served = await serve(api, { port: 0 });
   const kubeconfig = path.join(dir, 'kubeconfig');
