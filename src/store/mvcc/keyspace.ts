@@ -51,8 +51,9 @@ import { crc32 } from 'node:zlib';
 import { KeelsonError } from '../errors.ts';
 import type { CommittedEntry, StateMachine } from '../raft/state-machine.ts';
 import {
-  assert, encodeGroup, encodeLeaseId, encodeLeaseKey, encodeRange, encodeRecord, encodeRevKey, encodeRevValue,
-  encodeVersionKey, EVENT_DELETE, EVENT_PUT, inRange, readU64, recordCreate, recordLease, recordTombstone,
+  assert, encodeGroup, encodeHead, encodeLeaseId, encodeLeaseKey, encodeRange, encodeRecord, encodeRevKey, encodeRevValue,
+  encodeVersionKey, EVENT_DELETE, EVENT_PUT, headCreate, headLease, headMain, headSub, headVersion, inRange, readU64,
+  recordCreate, recordLease, recordTombstone,
   recordValue, recordVersion, revKeyMain, revKeySub, sameGroup, versionMain, versionTombstone, versionUserKey,
 } from './encoding.ts';
 import {
@@ -102,8 +103,24 @@ export interface LeaseRecord {
 
 const FILE = 'keyspace.mdb';
 const RESTORE_FILE = 'keyspace.mdb.restore';
+const EMPTY = Buffer.alloc(0);
 const SNAPSHOT_MAGIC = Buffer.from('KSNAP001');
 const SNAPSHOT_HEADER_BYTES = 8 + 8 + 4;
+/**
+ * Version of the on-disk layout (encoding.ts), stored in meta. 2 added the
+ * `head` index; a directory written by an older layout is refused rather than
+ * read with a missing index.
+ */
+const LAYOUT_VERSION = 2;
+
+/** A key's newest live version as recorded in the head index. */
+interface Head {
+  main: number;
+  sub: number;
+  create: number;
+  version: number;
+  lease: number;
+}
 
 
 function makeKv(key: Buffer, vk: Buffer, rec: Buffer, keysOnly: boolean): KeyValue {
@@ -125,6 +142,8 @@ export class Keyspace implements StateMachine {
   /** Lease id -> granted TTL (u64), both binary: no encoder state lives in the database. */
   private leaseDb!: Database<Buffer, Buffer>;
   private leaseKeyDb!: Database<Buffer, Buffer>;
+  /** userKey -> newest live version (encoding.ts); absent for deleted keys. */
+  private headDb!: Database<Buffer, Buffer>;
   private meta!: Database<unknown, string>;
   private readonly opts: KeyspaceOptions;
   private readonly compactionBatchKeysMax: number;
@@ -177,7 +196,14 @@ export class Keyspace implements StateMachine {
     this.revIdx = this.env.openDB<Buffer, Buffer>('rev', { keyEncoding: 'binary', encoding: 'binary' });
     this.leaseDb = this.env.openDB<Buffer, Buffer>('lease', { keyEncoding: 'binary', encoding: 'binary' });
     this.leaseKeyDb = this.env.openDB<Buffer, Buffer>('leaseKey', { keyEncoding: 'binary', encoding: 'binary' });
+    this.headDb = this.env.openDB<Buffer, Buffer>('head', { keyEncoding: 'binary', encoding: 'binary' });
     this.meta = this.env.openDB<unknown, string>('meta', { encoding: 'msgpack' });
+    const layout = this.meta.get('layout') as number | undefined;
+    if (layout === undefined && (this.meta.get('applied') as number | undefined) === undefined && (this.kv.getStats() as { entryCount: number }).entryCount === 0) {
+      this.meta.putSync('layout', LAYOUT_VERSION);
+    } else if (layout !== LAYOUT_VERSION) {
+      throw new Error(`keelson keyspace in ${this.dir} has on-disk layout ${layout ?? 1}, this build reads ${LAYOUT_VERSION}; restore it from a member or a snapshot of this version`);
+    }
     this.applied = (this.meta.get('applied') as number | undefined) ?? 0;
     this.rev = (this.meta.get('rev') as number | undefined) ?? 0;
     this.compactRev = (this.meta.get('compactRev') as number | undefined) ?? 0;
@@ -393,24 +419,34 @@ export class Keyspace implements StateMachine {
     return this.txRev;
   }
 
-  /** The newest version of key as stored now (in the write transaction when inside one). */
-  private latest(key: Buffer): { vk: Buffer; rec: Buffer } | null {
-    const r = encodeRange(key, undefined);
-    for (const { key: vk, value } of this.kv.getRange({ start: r.start, end: r.end, limit: 1 })) {
-      return { vk, rec: value };
-    }
-    return null;
+  /** The newest version of key if it is live, as stored now (in the write transaction when inside one). */
+  private head(key: Buffer): Head | null {
+    // getBinaryFast returns a buffer lmdb-js reuses for the next read: decode at once.
+    const h = this.headDb.getBinaryFast(key);
+    if (h === undefined) return null;
+    return { main: headMain(h), sub: headSub(h), create: headCreate(h), version: headVersion(h), lease: headLease(h) };
   }
 
-  private latestLive(key: Buffer): KeyValue | null {
-    const l = this.latest(key);
-    if (l === null || recordTombstone(l.rec)) return null;
-    return makeKv(key, l.vk, l.rec, false);
+  /** The live version a head names, with its value read from `kv` (a copy, not a view of lmdb memory). */
+  private headKv(key: Buffer, h: Head, withValue: boolean): KeyValue {
+    let value = EMPTY;
+    if (withValue) {
+      // One copy out of lmdb-js's reused read buffer (or the memory map).
+      const rec = this.kv.getBinaryFast(encodeVersionKey(key, h.main, h.sub, false));
+      assert(rec !== undefined, 'a head names a stored version');
+      value = Buffer.from(recordValue(rec as Buffer));
+    }
+    return { key, createRevision: h.create, modRevision: h.main, version: h.version, value, lease: h.lease };
+  }
+
+  private latestLive(key: Buffer, withValue = true): KeyValue | null {
+    const h = this.head(key);
+    return h === null ? null : this.headKv(key, h, withValue);
   }
 
   private checkPut(req: PutRequest): void {
     if (req.ignoreValue || req.ignoreLease) {
-      if (this.latestLive(req.key) === null) throw new KeelsonError('key not found');
+      if (this.head(req.key) === null) throw new KeelsonError('key not found');
     }
     if (!req.ignoreLease && req.lease) {
       if (this.leaseDb.get(encodeLeaseId(req.lease)) === undefined) throw new KeelsonError('lease not found');
@@ -426,6 +462,7 @@ export class Keyspace implements StateMachine {
     const version = prev ? prev.version + 1 : 1;
     const rec = encodeRecord(false, create, version, lease, value);
     this.kv.putSync(encodeVersionKey(req.key, rev, sub, false), rec);
+    this.headDb.putSync(req.key, encodeHead(rev, sub, create, version, lease));
     this.revIdx.putSync(encodeRevKey(rev, sub), encodeRevValue(EVENT_PUT, req.key));
     if (prev && prev.lease !== 0 && prev.lease !== lease) this.leaseKeyDb.removeSync(encodeLeaseKey(prev.lease, req.key));
     if (lease !== 0 && (!prev || prev.lease !== lease)) this.leaseKeyDb.putSync(encodeLeaseKey(lease, req.key), Buffer.alloc(0));
@@ -449,6 +486,7 @@ export class Keyspace implements StateMachine {
     for (const prev of live) {
       const sub = this.txSub++;
       this.kv.putSync(encodeVersionKey(prev.key, rev, sub, true), encodeRecord(true, 0, 0, 0, empty));
+      this.headDb.removeSync(prev.key);
       this.revIdx.putSync(encodeRevKey(rev, sub), encodeRevValue(EVENT_DELETE, prev.key));
       if (prev.lease !== 0) this.leaseKeyDb.removeSync(encodeLeaseKey(prev.lease, prev.key));
       this.txEvents.push({ type: 'delete', kv: { key: prev.key, createRevision: 0, modRevision: rev, version: 0, value: empty, lease: 0 }, prevKv: prev });
@@ -494,7 +532,7 @@ export class Keyspace implements StateMachine {
   private compare(c: Compare): boolean {
     const kvs: (KeyValue | null)[] = [];
     if (c.rangeEnd === undefined || c.rangeEnd.length === 0) {
-      kvs.push(this.latestLive(c.key));
+      kvs.push(this.latestLive(c.key, c.target === 'value'));
     } else {
       this.walk(c.key, c.rangeEnd, REV_MAX_READ, (vk) => {
         kvs.push(makeKv(versionUserKey(vk), vk, this.record(vk, undefined), c.target !== 'value'));
@@ -912,7 +950,7 @@ export class Keyspace implements StateMachine {
   sizeBytes(): number {
     let pages = 0;
     let pageSize = 4096;
-    for (const db of [this.kv, this.revIdx, this.leaseDb, this.leaseKeyDb, this.meta]) {
+    for (const db of [this.kv, this.revIdx, this.leaseDb, this.leaseKeyDb, this.headDb, this.meta]) {
       const s = db.getStats() as { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
       pages += s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages;
       pageSize = s.pageSize;
