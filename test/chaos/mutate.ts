@@ -23,18 +23,20 @@ export const mutations: Mutation[] = [
   {
     name: 'a stale read', checker: 'linearizability',
     apply(h) {
+      // A read that returns the value of write A although write B, which began after A returned, had returned
+      // before the read began. Values are unique, so A's value can never come back: the read is stale whatever
+      // else ran concurrently.
+      const acked = (key: string) => h.kv.filter((o) => o.key === key && o.outcome === 'ok' && o.lease === undefined &&
+        (o.kind === 'put' || (o.kind === 'cas' && o.succeeded)));
       for (const g of okGets(h)) {
-        // A put whose value was overwritten by another acknowledged write before the read began.
-        const puts = okPuts(h, g.key);
-        for (let i = 0; i + 1 < puts.length; i++) {
-          const old = puts[i]!, newer = puts[i + 1]!;
-          if (newer.invokeMs > old.returnMs && newer.returnMs < g.invokeMs && old.value !== g.readValue && g.invokeMs - newer.returnMs < 2000) {
-            const later = h.kv.some((o) => o.key === g.key && o.kind !== 'get' && o.invokeMs < g.returnMs && o.returnMs > newer.returnMs && o !== newer);
-            if (later) continue; // keep it unambiguous: nothing else writes the key between
-            g.readValue = old.value!;
-            g.readModRevision = old.revision;
-            return true;
-          }
+        const ws = acked(g.key);
+        for (const b of ws) {
+          if (b.returnMs >= g.invokeMs) continue;
+          const a = ws.find((x) => x.returnMs < b.invokeMs && x.value !== g.readValue && x.revision !== undefined);
+          if (!a) continue;
+          g.readValue = a.value!;
+          g.readModRevision = a.revision;
+          return true;
         }
       }
       return false;

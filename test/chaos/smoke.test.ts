@@ -29,6 +29,11 @@ test('chaos smoke: 3 Keelson members, leader kills and a partition, zero violati
   assert.ok(report.faults.some((f) => f.kind === 'kill-leader' && !f.detail.startsWith('skipped')), `no leader was killed; ${where}`);
   assert.ok(report.faults.some((f) => f.kind === 'partition'), `no partition; ${where}`);
   assert.ok(report.ops.byOutcome.ok! > 100, `too few ops; ${where}`);
+  // Liveness: a store that answers nothing passes every safety check, so each kind of op must also succeed.
+  for (const kind of ['put', 'cas', 'delete', 'get', 'get-serializable']) {
+    assert.ok((report.ops.byKind[kind]?.ok ?? 0) > 0, `no ${kind} succeeded; ${where}`);
+  }
+  assert.ok(report.leases.keys > 0, `no key could be attached to a lease; ${where}`);
   assert.ok(report.watch.events > 0, `no watch events; ${where}`);
   for (const c of report.checks) assert.ok(c.checked > 0 || c.checker === 'lease', `${c.checker} checked nothing; ${where}`);
   assert.ok(fs.existsSync(path.join(dir, 'timeline.svg')));
