@@ -400,7 +400,8 @@ export class ApiServer {
         const opts = this.deleteOptions(req, q);
         const r = await reg.delete(ns, info.name, opts, ctx);
         if (def.resource === 'namespaces' && def.group === '' && !r.deleted && !ctx.dryRun && this.housekeeping) void this.finalizeNamespace(info.name);
-        return this.respondObject(r.deleted ? 200 : 202, def, r.obj, neg, q);
+        // As Kubernetes: 202 only for a pending deletion the client asked to cascade in the foreground; otherwise 200 with the object.
+        return this.respondObject(!r.deleted && opts.propagationPolicy === 'Foreground' ? 202 : 200, def, r.obj, neg, q);
       }
       case 'deletecollection': {
         const opts = this.deleteOptions(req, q);

@@ -63,7 +63,7 @@ test('generateName, dryRun writes nothing', async () => {
 test('finalizers hold a deletion until removed', async () => {
   await c.create('/api/v1/namespaces/default/configmaps', { ...cm('fin'), metadata: { name: 'fin', finalizers: ['example.com/hold'] } });
   const d = await c.delete('/api/v1/namespaces/default/configmaps/fin');
-  assert.is(d.status, 202);
+  assert.is(d.status, 200);
   const held = (await c.get('/api/v1/namespaces/default/configmaps/fin')).body;
   assert.ok(held.metadata.deletionTimestamp);
   const p = await c.patch('/api/v1/namespaces/default/configmaps/fin', { metadata: { finalizers: null } });
@@ -90,7 +90,8 @@ test('pods: graceful deletion once bound, status subresource, binding', async ()
   assert.is(entry.subresource, 'status');
   assert.ok(entry.fieldsV1['f:status']);
   const del = await c.delete('/api/v1/namespaces/default/pods/p');
-  assert.is(del.status, 202);
+  assert.is(del.status, 200);
+  assert.ok(del.body.metadata.deletionTimestamp);
   assert.is(del.body.metadata.deletionGracePeriodSeconds, 30);
   assert.is((await c.delete('/api/v1/namespaces/default/pods/p?gracePeriodSeconds=0')).status, 200);
   assert.is((await c.get('/api/v1/namespaces/default/pods/p')).status, 404);
