@@ -400,7 +400,11 @@ export class ApiServer {
         const opts = this.deleteOptions(req, q);
         const r = await reg.delete(ns, info.name, opts, ctx);
         if (def.resource === 'namespaces' && def.group === '' && !r.deleted && !ctx.dryRun && this.housekeeping) void this.finalizeNamespace(info.name);
-        // As Kubernetes: 202 only for a pending deletion the client asked to cascade in the foreground; otherwise 200 with the object.
+        // As Kubernetes: a finished deletion answers a Status (pods and services answer the deleted object);
+        // a pending one answers the object, with 202 only when the client asked to cascade in the foreground.
+        if (r.deleted && def.resource !== 'pods' && def.resource !== 'services' && neg.as === 'object') {
+          return json(200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name: info.name, group: def.group, kind: def.resource, uid: r.obj.metadata?.uid } });
+        }
         return this.respondObject(!r.deleted && opts.propagationPolicy === 'Foreground' ? 202 : 200, def, r.obj, neg, q);
       }
       case 'deletecollection': {
