@@ -228,12 +228,81 @@ export const limits = {
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
 
+// A plain put (the bulk of the log) has a fixed binary layout instead, since
+// msgpack decoding is a large part of applying one:
+//
+//   0xc2 'P'  flags:1  id:f64  from:f64  lease:f64  keyLength:u32  key  value
+//
+// A msgpack proposal is a map, so it starts with a map byte (0x80-0x8f, 0xde,
+// 0xdf), never with 0xc2 (msgpack's `false`), and the two formats cannot be
+// confused. (0xc1, the byte msgpack never uses, marks the embedded store's
+// member entries, which never reach the keyspace.) flags: bit 0 from present, 1 lease present, 2 prevKv, 3 ignoreValue,
+// 4 ignoreLease (bits 2-4 each with bit 5-7 saying the flag is present, so
+// `false` and absent decode as they were encoded). Numbers travel as float64,
+// so every number msgpack could carry decodes to the same value; anything
+// else (extra fields, other types) falls back to msgpack. Decoding yields
+// the same object the msgpack path would, so validation and apply cannot
+// tell the formats apart.
+const PUT_MAGIC0 = 0xc2;
+const PUT_MAGIC1 = 0x50;
+const PUT_HEADER_BYTES = 2 + 1 + 8 + 8 + 8 + 4;
+const PUT_FIELDS = new Set(['op', 'key', 'value', 'lease', 'prevKv', 'ignoreValue', 'ignoreLease']);
+const PUT_FLAGS = ['prevKv', 'ignoreValue', 'ignoreLease'] as const;
+
+function isOptBool(v: unknown): boolean {
+  return v === undefined || typeof v === 'boolean';
+}
+
+/** The fixed put layout, or null when the proposal does not fit it exactly. */
+function encodePut(p: Proposal): Buffer | null {
+  const r = p.req as PutRequest & { op: string };
+  if (r === null || typeof r !== 'object' || r.op !== 'put') return null;
+  if (typeof p.id !== 'number' || !(p.from === undefined || typeof p.from === 'number')) return null;
+  for (const k in p) if (k !== 'id' && k !== 'from' && k !== 'req') return null;
+  if (!(r.key instanceof Uint8Array) || !(r.value instanceof Uint8Array)) return null;
+  if (!(r.lease === undefined || typeof r.lease === 'number')) return null;
+  if (!isOptBool(r.prevKv) || !isOptBool(r.ignoreValue) || !isOptBool(r.ignoreLease)) return null;
+  for (const k in r) if (!PUT_FIELDS.has(k) || (r as unknown as Record<string, unknown>)[k] === undefined) return null;
+  let flags = (p.from !== undefined ? 1 : 0) | (r.lease !== undefined ? 2 : 0);
+  for (let i = 0; i < 3; i++) {
+    const v = r[PUT_FLAGS[i]];
+    if (v !== undefined) flags |= (1 << (5 + i)) | (v ? 1 << (2 + i) : 0);
+  }
+  const out = Buffer.allocUnsafe(PUT_HEADER_BYTES + r.key.length + r.value.length);
+  out[0] = PUT_MAGIC0;
+  out[1] = PUT_MAGIC1;
+  out[2] = flags;
+  out.writeDoubleBE(p.id, 3);
+  out.writeDoubleBE(p.from ?? 0, 11);
+  out.writeDoubleBE(r.lease ?? 0, 19);
+  out.writeUInt32BE(r.key.length, 27);
+  out.set(r.key, PUT_HEADER_BYTES);
+  out.set(r.value, PUT_HEADER_BYTES + r.key.length);
+  return out;
+}
+
+function decodePut(data: Buffer): Proposal {
+  if (data.length < PUT_HEADER_BYTES || data[1] !== PUT_MAGIC1) throw new KeelsonError('bad request', 'undecodable proposal: truncated put');
+  const flags = data[2];
+  const keyLength = data.readUInt32BE(27);
+  if (keyLength > data.length - PUT_HEADER_BYTES) throw new KeelsonError('bad request', 'undecodable proposal: put key length');
+  const keyEnd = PUT_HEADER_BYTES + keyLength;
+  // Views of the entry, as msgpack decodes bin fields.
+  const req: { op: 'put' } & PutRequest = { op: 'put', key: data.subarray(PUT_HEADER_BYTES, keyEnd), value: data.subarray(keyEnd) };
+  if (flags & 2) req.lease = data.readDoubleBE(19);
+  for (let i = 0; i < 3; i++) if (flags & (1 << (5 + i))) req[PUT_FLAGS[i]] = (flags & (1 << (2 + i))) !== 0;
+  const p: Proposal = { id: data.readDoubleBE(3), req };
+  if (flags & 1) p.from = data.readDoubleBE(11);
+  return p;
+}
+
 export function encodeProposal(p: Proposal): Buffer {
-  return packr.pack(p);
+  return encodePut(p) ?? packr.pack(p);
 }
 
 /** Decodes and validates the shape of a proposal; throws KeelsonError('bad request') on garbage. */
 export function decodeProposal(data: Buffer): Proposal {
+  if (data.length > 0 && data[0] === PUT_MAGIC0) return decodePut(data);
   let p: unknown;
   try {
     p = packr.unpack(data);
