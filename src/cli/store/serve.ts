@@ -9,7 +9,7 @@ import path from 'node:path';
 import { UsageError } from '../main.ts';
 import { flagBool, flagDurationMs, flagInt, parseFlags, type FlagSpec, type Parsed } from './args.ts';
 import type { AutoCompactMode } from '../../store/mvcc/autocompact.ts';
-import { TcpTransport } from '../../store/raft/tcp.ts';
+import { TcpTransport, fetchMemberList, type TcpTlsOptions } from '../../store/raft/tcp.ts';
 import { EtcdServer } from '../../store/server/server.ts';
 import { clusterIdOf, memberIdOf, type InitialMember } from '../../store/embedded/ids.ts';
 import { EmbeddedStore } from '../../store/embedded.ts';
@@ -275,6 +275,46 @@ async function peerHashKV(store: EmbeddedStore, id: number, revision: number): P
   }
 }
 
+/** Rounds over the other members' peer URLs when asking for the member list; a member that just applied the add may lag by a moment. */
+const joinMemberListRoundsMax = 3;
+const joinMemberListRoundDelayMs = 500;
+const joinMemberListTimeoutMs = 3000;
+
+/**
+ * The real member list of the cluster a member joins, asked of the members
+ * named in --initial-cluster over their peer URLs. Any member may have been
+ * removed and re-added before (memberAdd gives a random id), so the other
+ * members' ids cannot be derived from names and URLs. Throws with the reason
+ * when no member answers with a list that has the joiner in it.
+ */
+async function joinMemberList(cfg: ServeConfig, memberId: number, clusterId: number, tlsOpts: TcpTlsOptions | undefined): Promise<InitialMember[]> {
+  const urls = cfg.initialCluster.filter((m) => m.name !== cfg.name).flatMap((m) => m.peerUrls);
+  if (urls.length === 0) throw new Error('--initial-cluster-state=existing: --initial-cluster names no other member to join');
+  const failures = new Map<string, string>();
+  for (let round = 0; round < joinMemberListRoundsMax; round++) {
+    if (round > 0) await new Promise((r) => setTimeout(r, joinMemberListRoundDelayMs));
+    for (const url of urls) {
+      try {
+        const members = await fetchMemberList(url, { clusterId, tls: tlsOpts, timeoutMs: joinMemberListTimeoutMs });
+        if (!members.some((m) => m.id === memberId)) {
+          failures.set(url, `its member list has no member ${memberId.toString(16)} (add this member with \`keelson store member add\` first)`);
+          continue;
+        }
+        return members.map((m) => ({
+          id: m.id,
+          // The joiner's own entry may not carry its name yet (it publishes it once running).
+          name: m.id === memberId ? cfg.name : m.name,
+          peerUrls: m.peerUrls,
+          clientUrls: m.clientUrls,
+        }));
+      } catch (e) {
+        failures.set(url, (e as Error).message);
+      }
+    }
+  }
+  throw new Error(`cannot join cluster ${clusterId.toString(16)}: ${[...failures].map(([u, why]) => `${u}: ${why}`).join('; ')}`);
+}
+
 export async function serve(args: string[]): Promise<number> {
   const cfg = parseServeArgs(args);
   // The transport must know the ids before the member opens: take them from
@@ -304,6 +344,16 @@ export async function serve(args: string[]): Promise<number> {
     process.stderr.write(`keelson store serve: cannot listen for peers on ${cfg.listenPeerUrls.join(',')}: ${(e as Error).message}\n`);
     return 2;
   }
+  let initialCluster = cfg.initialCluster;
+  if (cfg.initialClusterState === 'existing' && !fs.existsSync(memberFile)) {
+    try {
+      initialCluster = await joinMemberList(cfg, memberId, clusterId, cfg.peerTls);
+    } catch (e) {
+      await transport.close();
+      process.stderr.write(`keelson store serve: ${(e as Error).message}\n`);
+      return 2;
+    }
+  }
   let store: EmbeddedStore;
   try {
     store = new EmbeddedStore({
@@ -314,7 +364,7 @@ export async function serve(args: string[]): Promise<number> {
       clusterToken: cfg.clusterToken,
       // Client URLs go in clientUrls only: every member then publishes its own
       // through the log, so all members agree on them.
-      initialCluster: cfg.initialCluster,
+      initialCluster,
       initialClusterState: cfg.initialClusterState,
       clientUrls: cfg.advertiseClientUrls,
       tickMs: cfg.tickMs,
@@ -337,6 +387,7 @@ export async function serve(args: string[]): Promise<number> {
     process.stderr.write(`keelson store serve: ${(e as Error).message}\n`);
     return 2;
   }
+  transport.serveMemberList(async () => (await store.members()).members);
   const served = withLeaseForwarding(store);
   const server = new EtcdServer({ store: served.store });
   const bound: string[] = [];

@@ -18,6 +18,13 @@
 // chunks of at most snapshotChunkBytes) and SNAP_ACK (the receiver got the
 // whole snapshot batch and handed it to the driver).
 //
+// Member list. Instead of HELLO a dialer may send MEMBERS_REQ (magic,
+// version, cluster id); the listener answers one MEMBERS frame (a status and
+// the JSON member list of its store) and closes. A member joining an existing
+// cluster uses it (fetchMemberList) before it starts: the other members' ids
+// are random for any member that was added at run time, so they cannot be
+// derived from the names and URLs the joiner was given.
+//
 // Batching. send() only queues; one flush per event-loop turn concatenates
 // every queued batch for a peer (messages are self-delimiting, so the
 // concatenation is itself a valid batch) into one frame and one write. Once
@@ -88,6 +95,8 @@ const KIND_SNAP_CHUNK = 3;
 const KIND_SNAP_ACK = 4;
 const KIND_HELLO = 0x10;
 const KIND_HELLO_ACK = 0x11;
+const KIND_MEMBERS_REQ = 0x12;
+const KIND_MEMBERS = 0x13;
 
 export const HelloStatus = {
   ok: 0,
@@ -95,6 +104,8 @@ export const HelloStatus = {
   wrongMember: 2,
   badVersion: 3,
   removedMember: 4,
+  /** A member-list request reached a member whose store is not open yet. */
+  notReady: 5,
 } as const;
 
 const helloStatusText: Record<number, string> = {
@@ -102,6 +113,7 @@ const helloStatusText: Record<number, string> = {
   2: 'connection meant for another member',
   3: 'unsupported transport version',
   4: 'member was removed from the cluster',
+  5: 'member is not ready',
 };
 
 const FRAME_HEADER_BYTES = 5;
@@ -110,6 +122,18 @@ const snapshotChunkBytesAcceptedMax = 4 * 1024 * 1024;
 const HELLO_PAYLOAD_BYTES = 4 + 1 + 8 + 8 + 8;
 /** A HELLO_ACK carries a status and a short reason; anything longer is garbage. */
 const HELLO_ACK_BYTES_MAX = 512;
+const MEMBERS_REQ_PAYLOAD_BYTES = 4 + 1 + 8;
+/** A member list answer: a status and JSON; thousands of members fit. */
+const MEMBERS_ANSWER_BYTES_MAX = 4 * 1024 * 1024;
+
+/** One member as a store reports it to a joining member. */
+export interface PeerMemberInfo {
+  id: number;
+  name: string;
+  peerUrls: string[];
+  clientUrls: string[];
+  isLearner: boolean;
+}
 
 type PeerState = 'idle' | 'connecting' | 'connected' | 'backoff' | 'closed';
 
@@ -227,6 +251,7 @@ export class TcpTransport implements Transport {
   private tlsContext: { cert: Buffer; key: Buffer; ca: Buffer } | null = null;
   private closed = false;
   private boundUrls: string[] = [];
+  private memberListSource: (() => Promise<PeerMemberInfo[]>) | null = null;
 
   constructor(options: TcpTransportOptions) {
     this.clusterId = options.clusterId;
@@ -283,6 +308,11 @@ export class TcpTransport implements Transport {
   /** The URLs bound by listen(). */
   addresses(): string[] {
     return this.boundUrls.slice();
+  }
+
+  /** Answers member-list requests (MEMBERS_REQ) from joining members with this list. */
+  serveMemberList(source: () => Promise<PeerMemberInfo[]>): void {
+    this.memberListSource = source;
   }
 
   start(handler: TransportHandler): void {
@@ -605,7 +635,7 @@ export class TcpTransport implements Transport {
     let snap: { seq: number; buf: Buffer; filled: number } | null = null;
     const handshakeTimer = setTimeout(() => socket.destroy(), this.opts.handshakeTimeoutMs);
     const reader = new FrameReader((kind) => {
-      if (from === 0) return kind === KIND_HELLO ? HELLO_PAYLOAD_BYTES : 0;
+      if (from === 0) return kind === KIND_HELLO ? HELLO_PAYLOAD_BYTES : kind === KIND_MEMBERS_REQ ? MEMBERS_REQ_PAYLOAD_BYTES : 0;
       if (kind === KIND_SNAP_CHUNK) return Math.max(this.opts.snapshotChunkBytes, snapshotChunkBytesAcceptedMax);
       return this.opts.frameBytesMax;
     });
@@ -624,6 +654,11 @@ export class TcpTransport implements Transport {
       }
       const delivered: Buffer[] = [];
       for (const f of r.frames) {
+        if (from === 0 && f.kind === KIND_MEMBERS_REQ) {
+          clearTimeout(handshakeTimer);
+          this.answerMembers(socket, f.payload);
+          return;
+        }
         if (from === 0) {
           if (f.kind !== KIND_HELLO || f.payload.length !== HELLO_PAYLOAD_BYTES || f.payload.readUInt32LE(0) !== MAGIC) {
             socket.destroy();
@@ -678,6 +713,29 @@ export class TcpTransport implements Transport {
     });
   }
 
+  private answerMembers(socket: net.Socket, req: Buffer): void {
+    const answer = (status: number, body: string): void => {
+      const payload = Buffer.concat([Buffer.from([status]), Buffer.from(body)]);
+      socket.end(Buffer.concat([frame(KIND_MEMBERS, payload), payload]));
+      setTimeout(() => socket.destroy(), 1000).unref();
+    };
+    if (req.length !== MEMBERS_REQ_PAYLOAD_BYTES || req.readUInt32LE(0) !== MAGIC) return void socket.destroy();
+    const version = req.readUInt8(4);
+    const cluster = Number(req.readBigUInt64LE(5));
+    if (version !== VERSION) return answer(HelloStatus.badVersion, `transport version ${version}, want ${VERSION}`);
+    if (cluster !== this.clusterId) return answer(HelloStatus.clusterMismatch, `cluster id ${cluster.toString(16)}, this is ${this.clusterId.toString(16)}`);
+    const source = this.memberListSource;
+    if (!source) return answer(HelloStatus.notReady, 'store not open');
+    source().then(
+      (members) => {
+        const body = JSON.stringify(members);
+        if (Buffer.byteLength(body) + 1 > MEMBERS_ANSWER_BYTES_MAX) return answer(HelloStatus.notReady, 'member list over its bound');
+        answer(HelloStatus.ok, body);
+      },
+      (e: unknown) => answer(HelloStatus.notReady, String((e as Error)?.message ?? e).slice(0, 200)),
+    );
+  }
+
   private finishSnapshot(socket: net.Socket, from: number, snap: { seq: number; buf: Buffer }, delivered: Buffer[]): null {
     // Hand over what came before the snapshot first, to keep the order.
     if (delivered.length > 0) this.deliver(from, Buffer.concat(delivered.splice(0)));
@@ -693,6 +751,72 @@ export class TcpTransport implements Transport {
     // Before start() there is no driver; Raft retransmits what it needs.
     this.handler?.onMessages(from, data);
   }
+}
+
+export interface FetchMemberListOptions {
+  clusterId: number;
+  tls?: TcpTlsOptions;
+  /** For connecting and the answer together. */
+  timeoutMs?: number;
+}
+
+/**
+ * Asks the member listening on a peer URL for its member list (MEMBERS_REQ).
+ * Rejects with the reason when it cannot be reached, belongs to another
+ * cluster, or answers anything but a well-formed list.
+ */
+export function fetchMemberList(url: string, opts: FetchMemberListOptions): Promise<PeerMemberInfo[]> {
+  const target = parseUrl(url);
+  const tlsContext = opts.tls ? { cert: fs.readFileSync(opts.tls.certFile), key: fs.readFileSync(opts.tls.keyFile), ca: fs.readFileSync(opts.tls.caFile) } : null;
+  return new Promise<PeerMemberInfo[]>((resolve, reject) => {
+    let done = false;
+    const finish = (err: Error | null, members?: PeerMemberInfo[]): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      if (err) reject(err);
+      else resolve(members!);
+    };
+    const socket = tlsContext
+      ? tls.connect({ host: target.host, port: target.port, ...tlsContext, servername: net.isIP(target.host) ? undefined : target.host, checkServerIdentity: () => undefined })
+      : net.connect({ host: target.host, port: target.port });
+    const timer = setTimeout(() => finish(new Error('timed out')), opts.timeoutMs ?? 5000);
+    socket.once(tlsContext ? 'secureConnect' : 'connect', () => {
+      const req = Buffer.allocUnsafe(MEMBERS_REQ_PAYLOAD_BYTES);
+      req.writeUInt32LE(MAGIC, 0);
+      req.writeUInt8(VERSION, 4);
+      req.writeBigUInt64LE(BigInt(opts.clusterId), 5);
+      socket.write(Buffer.concat([frame(KIND_MEMBERS_REQ, req), req]));
+    });
+    const reader = new FrameReader((kind) => (kind === KIND_MEMBERS ? MEMBERS_ANSWER_BYTES_MAX : kind === KIND_HELLO_ACK ? HELLO_ACK_BYTES_MAX : 0));
+    socket.on('data', (d: Buffer) => {
+      const r = reader.push(d);
+      if ('error' in r) return finish(new Error(r.error));
+      const f = r.frames[0];
+      if (!f) return;
+      if (f.kind !== KIND_MEMBERS || f.payload.length < 1) return finish(new Error('peer does not answer member-list requests'));
+      const status = f.payload.readUInt8(0);
+      const body = f.payload.subarray(1).toString('utf8');
+      if (status !== HelloStatus.ok) return finish(new Error(`${helloStatusText[status] ?? `status ${status}`}: ${body}`));
+      let members: unknown;
+      try {
+        members = JSON.parse(body);
+      } catch {
+        return finish(new Error('malformed member list'));
+      }
+      if (!Array.isArray(members) || !members.every(isPeerMemberInfo)) return finish(new Error('malformed member list'));
+      finish(null, members);
+    });
+    socket.on('error', (e) => finish(e));
+    socket.on('close', () => finish(new Error('connection closed before the member list arrived')));
+  });
+}
+
+function isPeerMemberInfo(m: unknown): m is PeerMemberInfo {
+  const x = m as PeerMemberInfo;
+  const strings = (a: unknown): boolean => Array.isArray(a) && a.every((u) => typeof u === 'string');
+  return typeof x === 'object' && x !== null && Number.isSafeInteger(x.id) && x.id > 0 && typeof x.name === 'string' && strings(x.peerUrls) && strings(x.clientUrls) && typeof x.isLearner === 'boolean';
 }
 
 interface SocketWithPeer extends net.Socket {
