@@ -14,14 +14,16 @@ import protoLoader from '@grpc/proto-loader';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const protoPath = path.join(path.dirname(fileURLToPath(import.meta.url)), 'proto', 'etcd.proto');
+// The etcd v3 API definitions the store server serves (src/store/server/proto);
+// loaded here with the harness's own options (longs and enums as strings).
+const protoDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'store', 'server', 'proto');
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
 let pkg: Any;
 function services(): Any {
   if (!pkg) {
-    const def = protoLoader.loadSync(protoPath, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+    const def = protoLoader.loadSync(['rpc.proto', 'kv.proto'], { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [protoDir] });
     pkg = (grpc.loadPackageDefinition(def) as Any).etcdserverpb;
   }
   return pkg;
