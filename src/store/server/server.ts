@@ -136,6 +136,9 @@ export class EtcdServer {
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': opts.requestMessageBytesMax ?? limits.requestBytesMax + 512 * 1024,
       'grpc.max_send_message_length': -1,
+      // Channelz keeps per-call counters and listeners on every stream for a
+      // debugging service Keelson does not serve: pure per-request overhead.
+      'grpc.enable_channelz': 0,
     });
     this.server.addService(serviceOf('etcdserverpb', 'KV'), {
       Range: this.unary((r) => this.range(r)),
