@@ -73,11 +73,20 @@ function clone<T>(o: T): T {
   return structuredClone(o);
 }
 
+// A write that changes nothing but resourceVersion and managedFields timestamps
+// is not stored. Ownership itself is compared: a second manager taking a share
+// of a field, or a reset of managedFields, is a real change.
 function sameExceptVolatile(a: KObject, b: KObject): boolean {
   const strip = (o: KObject) => {
     const m = { ...o.metadata };
     delete m.resourceVersion;
-    delete m.managedFields;
+    if (Array.isArray(m.managedFields)) {
+      m.managedFields = m.managedFields.map((e: unknown) => {
+        if (e === null || typeof e !== 'object') return e;
+        const { time: _time, ...rest } = e as Record<string, unknown>;
+        return rest;
+      });
+    }
     return JSON.stringify({ ...o, metadata: m });
   };
   return strip(a) === strip(b);
