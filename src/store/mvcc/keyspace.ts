@@ -474,10 +474,10 @@ export class Keyspace implements StateMachine {
   /** Live keys (newest version not a tombstone) in a range, as of now in the transaction. */
   private liveKeys(key: Buffer, rangeEnd: Buffer | undefined): KeyValue[] {
     const out: KeyValue[] = [];
-    this.walk(key, rangeEnd, REV_MAX_READ, (vk) => {
-      out.push(makeKv(versionUserKey(vk), vk, this.record(vk, undefined), false));
+    this.walk(key, rangeEnd, REV_MAX_READ, (vk, userKey) => {
+      out.push(this.readKv(userKey, vk, false, undefined));
       return true;
-    });
+    }, undefined, this.txRev);
     return out;
   }
 
@@ -534,10 +534,10 @@ export class Keyspace implements StateMachine {
     if (c.rangeEnd === undefined || c.rangeEnd.length === 0) {
       kvs.push(this.latestLive(c.key, c.target === 'value'));
     } else {
-      this.walk(c.key, c.rangeEnd, REV_MAX_READ, (vk) => {
-        kvs.push(makeKv(versionUserKey(vk), vk, this.record(vk, undefined), c.target !== 'value'));
+      this.walk(c.key, c.rangeEnd, REV_MAX_READ, (vk, userKey) => {
+        kvs.push(this.readKv(userKey, vk, c.target !== 'value', undefined));
         return true;
-      });
+      }, undefined, this.txRev);
     }
     // A compare over no key compares against an absent key (etcd's rule).
     if (kvs.length === 0) return compareOne(c, null);
@@ -592,7 +592,8 @@ export class Keyspace implements StateMachine {
       case 'range': {
         // A range inside a txn sees the txn's earlier writes: the written
         // versions carry revision `rev`, which is the read revision.
-        const r = this.rangeAt(op, op.revision || this.txRev, rev);
+        // The head index stands at txRev: every write so far in this batch.
+        const r = this.rangeAt(op, op.revision || this.txRev, rev, undefined, this.txRev);
         return { op: 'range', ...r, header };
       }
       case 'put':
@@ -618,12 +619,18 @@ export class Keyspace implements StateMachine {
   }
 
   /**
-   * Calls fn(versionKey) for every key in the range whose newest version at
-   * or below `atRev` is not a tombstone, in key order, from one cursor walk
-   * over keys only. fn returns false to stop. `txn` is a read snapshot, or
-   * undefined inside a write transaction (to see its own writes).
+   * Calls fn(versionKey, userKey) for every key in the range whose newest
+   * version at or below `atRev` is not a tombstone, in key order. fn returns
+   * false to stop. `txn` is a read snapshot, or undefined inside a write
+   * transaction (to see its own writes). `headRev` is the revision the head
+   * index of that snapshot stands at, if known: a read at or above it walks
+   * the head index (one entry per live key) instead of every version in `kv`.
    */
-  private walk(key: Buffer, rangeEnd: Buffer | undefined, atRev: number, fn: (vk: Buffer) => boolean, txn?: Transaction): void {
+  private walk(key: Buffer, rangeEnd: Buffer | undefined, atRev: number, fn: (vk: Buffer, userKey: Buffer) => boolean, txn?: Transaction, headRev?: number): void {
+    if (headRev !== undefined && atRev >= headRev) {
+      this.walkHead(key, rangeEnd, fn, txn);
+      return;
+    }
     const r = encodeRange(key, rangeEnd);
     // The last version key whose group has been decided: a read takes at
     // most one version per key, the first at or below atRev.
@@ -634,15 +641,38 @@ export class Keyspace implements StateMachine {
       if (versionMain(vk) > atRev) continue;
       decided = vk;
       if (versionTombstone(vk)) continue;
-      if (!fn(vk)) return;
+      if (!fn(vk, versionUserKey(vk))) return;
     }
   }
 
-  /** The record of a version key that the caller just saw in the same snapshot. */
-  private record(vk: Buffer, txn: Transaction | undefined): Buffer {
-    const rec = this.kv.get(vk, txn ? { transaction: txn } : undefined);
+  /** walk() over the head index: the newest version of every live key. */
+  private walkHead(key: Buffer, rangeEnd: Buffer | undefined, fn: (vk: Buffer, userKey: Buffer) => boolean, txn: Transaction | undefined): void {
+    if (rangeEnd === undefined || rangeEnd.length === 0) {
+      const h = getFast(this.headDb, key, txn);
+      if (h !== undefined) fn(encodeVersionKey(key, headMain(h), headSub(h), false), key);
+      return;
+    }
+    const all = rangeEnd.length === 1 && rangeEnd[0] === 0;
+    if (!all && Buffer.compare(rangeEnd, key) <= 0) return;
+    for (const { key: k, value: h } of this.headDb.getRange({ start: key, end: all ? undefined : rangeEnd, transaction: txn })) {
+      const userKey = k as Buffer;
+      if (!fn(encodeVersionKey(userKey, headMain(h), headSub(h), false), userKey)) return;
+    }
+  }
+
+  /** The KeyValue of a version key that the caller just saw in the same snapshot (the value is copied out of lmdb). */
+  private readKv(userKey: Buffer, vk: Buffer, keysOnly: boolean, txn: Transaction | undefined): KeyValue {
+    // getBinaryFast returns lmdb-js's reused read buffer: decode and copy at once.
+    const rec = getFast(this.kv, vk, txn);
     assert(rec !== undefined, 'a walked version has a record');
-    return rec;
+    return {
+      key: userKey,
+      createRevision: recordCreate(rec),
+      modRevision: versionMain(vk),
+      version: recordVersion(rec),
+      value: keysOnly ? Buffer.alloc(0) : Buffer.from(recordValue(rec)),
+      lease: recordLease(rec),
+    };
   }
 
   /**
@@ -656,10 +686,14 @@ export class Keyspace implements StateMachine {
     this.checkOpen();
     validateRange(req);
     const atRev = this.checkReadRevision(req.revision ?? 0, this.rev, this.compactRev);
-    return { ...this.rangeAt(req, atRev, this.rev), header: { revision: this.rev } };
+    // The head index may only stand in for a read at the revision this read
+    // snapshot holds: an apply committed but not yet published (or
+    // published after this snapshot) would otherwise leak in or out.
+    const snapRev = (this.meta.get('rev') as number | undefined) ?? 0;
+    return { ...this.rangeAt(req, atRev, this.rev, undefined, snapRev === atRev ? atRev : undefined), header: { revision: this.rev } };
   }
 
-  private rangeAt(req: RangeRequest, atRev: number, headerRev: number, txn?: Transaction): RangeResponse {
+  private rangeAt(req: RangeRequest, atRev: number, headerRev: number, txn?: Transaction, headRev?: number): RangeResponse {
     const limit = req.limit ?? 0;
     const target = req.sortTarget ?? 'key';
     let order = req.sortOrder ?? 'none';
@@ -674,8 +708,8 @@ export class Keyspace implements StateMachine {
     // past the limit it only counts (no record read, no objects).
     const collectAll = sorted || filtered;
     const byCreate = minCreate > 0 || maxCreate > 0;
-    this.walk(req.key, req.rangeEnd, atRev, (vk) => {
-      let rec: Buffer | undefined;
+    this.walk(req.key, req.rangeEnd, atRev, (vk, userKey) => {
+      let kv: KeyValue | undefined;
       // As etcd: count is every key in the range; the revision filters only
       // thin out the kvs returned (and countOnly ignores them).
       count++;
@@ -685,15 +719,15 @@ export class Keyspace implements StateMachine {
         if (minMod > 0 && mod < minMod) return true;
         if (maxMod > 0 && mod > maxMod) return true;
         if (byCreate) {
-          rec = this.record(vk, txn);
-          const create = recordCreate(rec);
+          kv = this.readKv(userKey, vk, req.keysOnly === true, txn);
+          const create = kv.createRevision;
           if (minCreate > 0 && create < minCreate) return true;
           if (maxCreate > 0 && create > maxCreate) return true;
         }
       }
-      if (collectAll || limit === 0 || kvs.length < limit) kvs.push(makeKv(versionUserKey(vk), vk, rec ?? this.record(vk, txn), req.keysOnly === true));
+      if (collectAll || limit === 0 || kvs.length < limit) kvs.push(kv ?? this.readKv(userKey, vk, req.keysOnly === true, txn));
       return true;
-    }, txn);
+    }, txn, headRev);
     if (req.countOnly) return { header: { revision: headerRev }, kvs: [], more: false, count };
     if (sorted) sortKvs(kvs, target, order === 'descend');
     let more = false;
@@ -1040,6 +1074,11 @@ export class Keyspace implements StateMachine {
     if (this.restoring) throw new KeelsonError('closed', 'a snapshot is being restored');
     if (this.broken) throw new Error(`keelson keyspace is unusable after a failed write: ${this.broken.message}`);
   }
+}
+
+/** lmdb-js's getBinaryFast with a read transaction (its typings omit the options). */
+function getFast(db: Database<Buffer, Buffer>, key: Buffer, txn: Transaction | undefined): Buffer | undefined {
+  return (db.getBinaryFast as (k: Buffer, o?: { transaction: Transaction }) => Buffer | undefined).call(db, key, txn ? { transaction: txn } : undefined);
 }
 
 /** A read revision above every stored one (the walk inside a write transaction). */

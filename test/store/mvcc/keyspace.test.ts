@@ -468,4 +468,48 @@ test('flush returns the applied index that is durable', async () => {
   }
 });
 
+test('head index: reads at the current revision agree with reads at that revision from the version walk', async () => {
+  const h = open();
+  try {
+    for (let v = 0; v < 3; v++) for (let i = 0; i < 20; i++) h.ok({ op: 'put', key: b(`p/${String(i).padStart(2, '0')}`), value: b(`v${v}-${i}`) });
+    h.ok({ op: 'deleteRange', key: b('p/05'), rangeEnd: b('p/08') });
+    h.ok({ op: 'put', key: b('p/06'), value: b('again') });
+    h.ok({ op: 'put', key: b('p\u0000z'), value: b('zero byte') });
+    h.ok({ op: 'compact', revision: 30 });
+    await h.ks.compactAll();
+    const rev = h.ks.revision();
+    // A read at an explicit revision below the current one walks `kv`; compare
+    // it with the head-based current read through a no-op put at rev + 1.
+    const ranges: [Buffer, Buffer | undefined][] = [[b('p/'), prefixEnd(b('p/'))], [b('p'), Buffer.from([0])], [b('p/06'), undefined], [b('p/05'), undefined], [b('p/09'), b('p/01')], [b('p\u0000z'), undefined]];
+    const cur = ranges.map(([key, rangeEnd]) => h.ks.range({ key, rangeEnd }));
+    h.ok({ op: 'put', key: b('other'), value: b('x') });
+    ranges.forEach(([key, rangeEnd], i) => {
+      const old = h.ks.range({ key, rangeEnd, revision: rev });
+      assert.equal(cur[i].kvs, old.kvs, `range ${i}`);
+      assert.is(cur[i].count, old.count);
+    });
+    assert.equal(keys(cur[0].kvs).length, 18);
+    assert.equal(h.ks.range({ key: b('p/06') }).kvs[0].value, b('again'));
+    // A txn range sees the txn's own earlier writes through the head index.
+    const t = h.ok<TxnResponse>({ op: 'txn', compare: [], success: [{ op: 'put', key: b('p/50'), value: b('new') }, { op: 'range', key: b('p/'), rangeEnd: prefixEnd(b('p/')) }], failure: [] });
+    const r = t.responses[1] as { kvs: { key: Buffer }[] };
+    assert.is(r.kvs.length, 19);
+  } finally {
+    await h.close();
+  }
+});
+
+test('a data directory of an older on-disk layout is refused', async () => {
+  const h = open();
+  const dir = h.dir;
+  h.ok({ op: 'put', key: b('a'), value: b('1') });
+  await h.ks.close();
+  const { open: lmdbOpen } = await import('lmdb');
+  const env = lmdbOpen({ path: path.join(dir, 'keyspace.mdb'), maxDbs: 8 });
+  await env.openDB('meta', { encoding: 'msgpack' }).remove('layout');
+  await env.close();
+  assert.throws(() => new Keyspace({ dir }), /on-disk layout 1/);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
 test.run();
