@@ -1,6 +1,6 @@
 // Engine correctness fixes, kubectl-level where cheap: ownership-only changes
 // are stored, empty metadata strings are dropped at create, and the objects
-// Kubernetes keeps at first start (system PriorityClasses, kube-root-ca.crt).
+// Kubernetes keeps at first start.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { InProcessClient } from '../../src/client/inprocess.ts';
@@ -33,6 +33,29 @@ test('an ownership-only change is stored: a second applier shares a field, [{}] 
   assert.is(again.status, 200);
   const twice = await c.patch('/api/v1/namespaces/default/configmaps/shared?fieldManager=first', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'shared' }, data: { a: '1' } }, 'apply');
   assert.is(twice.body.metadata.resourceVersion, again.body.metadata.resourceVersion);
+});
+
+test('empty metadata strings are dropped at create (kubectl create configmap sends generateName: "")', async () => {
+  await ok(s.kubeconfig, ['create', 'configmap', 'lit', '--from-literal=a=b']);
+  const o = JSON.parse(await ok(s.kubeconfig, ['get', 'cm', 'lit', '-o', 'json', '--show-managed-fields']));
+  assert.is('generateName' in o.metadata, false);
+  assert.is(JSON.stringify(o.metadata.managedFields).includes('generateName'), false);
+  const r = await c.create('/api/v1/namespaces/default/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'empties', generateName: '', labels: {}, annotations: {}, finalizers: [] } });
+  assert.is(r.status, 201);
+  assert.equal(['generateName', 'labels', 'annotations', 'finalizers'].filter((f) => f in r.body.metadata), []);
+});
+
+test('managers: apply results are not re-tracked as "unknown"; without ?fieldManager the User-Agent prefix names the manager', async () => {
+  const doc = 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: c, image: nginx}]}\n';
+  await ok(s.kubeconfig, ['apply', '--server-side', '--field-manager=ssa', '-f', '-'], doc);
+  await ok(s.kubeconfig, ['apply', '--server-side', '--field-manager=ssa', '-f', '-'], doc.replace('image: nginx', 'image: nginx:2'));
+  await ok(s.kubeconfig, ['scale', 'deployment', 'web', '--replicas=3']);
+  const o = JSON.parse(await ok(s.kubeconfig, ['get', 'deployment', 'web', '-o', 'json', '--show-managed-fields']));
+  assert.equal(managers(o).filter((m) => m === 'unknown'), []);
+  assert.ok(managers(o).includes('ssa'));
+  const viaUa = await c.request('PATCH', '/api/v1/namespaces/default/configmaps/lit', { data: { b: 'c' } }, { 'content-type': 'application/merge-patch+json', 'user-agent': 'mytool/v1.2 (linux/amd64) x/y' });
+  assert.is(viaUa.status, 200);
+  assert.ok(managers(viaUa.body).includes('mytool'));
 });
 
 test.run();

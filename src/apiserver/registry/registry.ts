@@ -92,6 +92,21 @@ function sameExceptVolatile(a: KObject, b: KObject): boolean {
   return strip(a) === strip(b);
 }
 
+/**
+ * Drops the metadata fields that are empty strings, maps or lists: Kubernetes
+ * never stores them (its encoding omits empty values), so they must not show
+ * up in the object or as owned fields (kubectl create configmap sends
+ * generateName: "").
+ */
+function dropEmptyMeta(m: Record<string, any>): void {
+  for (const f of ['generateName', 'name', 'namespace', 'uid', 'selfLink']) if (m[f] === '') delete m[f];
+  for (const f of ['labels', 'annotations']) {
+    const v = m[f];
+    if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0) delete m[f];
+  }
+  for (const f of ['finalizers', 'ownerReferences']) if (Array.isArray(m[f]) && m[f].length === 0) delete m[f];
+}
+
 export class Registry {
   readonly def: ResourceDef;
   readonly cache: WatchCache;
@@ -220,6 +235,7 @@ export class Registry {
     const obj = clone(body);
     const m = obj.metadata!;
     this.checkNamespace(obj, namespace);
+    dropEmptyMeta(m);
     if (!m.name) {
       if (m.generateName) m.name = this.generateName(String(m.generateName));
       else throw this.invalid('', [fieldCause('metadata.name', 'Required value: name or generateName is required', 'FieldValueRequired')]);
@@ -300,6 +316,7 @@ export class Registry {
       this.checkNamespace(next, namespace);
       if (next.metadata!.name !== name) throw errors.badRequest(`the name of the object (${next.metadata!.name}) does not match the name on the URL (${name})`);
       const m = next.metadata!;
+      dropEmptyMeta(m);
       const om = cur.metadata!;
       if (m.uid !== undefined && m.uid !== om.uid) {
         throw errors.conflict(this.def.group, this.def.resource, name, `Precondition failed: UID in precondition: ${m.uid}, UID in object meta: ${om.uid}`);
