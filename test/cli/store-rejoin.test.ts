@@ -1,9 +1,9 @@
 // A member removed, wiped and added back - twice, the same member - rejoins a
-// 3-member cluster of `keelson store serve` processes and catches up. The
-// second round is the one that matters: after the first, the member has a
-// random id (from memberAdd) that no one can derive from its name, so a
-// joiner must learn the real ids from the running members. Also: a joiner
-// whose id the cluster does not know refuses to start (exit 2).
+// 3-member cluster of `keelson store serve` processes and catches up; then
+// another member does, while the twice re-added one leads. After a re-add a
+// member has a random id (from memberAdd) that no one can derive from its
+// name, so a joiner must learn the real ids from the running members. Also:
+// a joiner whose id the cluster does not know refuses to start (exit 2).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
@@ -39,37 +39,55 @@ test.after(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test('remove, wipe and re-add the same member twice: it catches up both times', async () => {
-  const [a, b, c] = cluster.members as [Member, Member, Member];
-  const live = cluster.endpoints([a, b]);
-  for (let round = 1; round <= 2; round++) {
-    ok(await etcdctl(live, 'put', `/round/${round}/before`, 'x'), 'put before remove');
-    const oldId = await idOf(live, c);
-    ok(await etcdctl(live, 'member', 'remove', oldId), 'member remove');
-    await cluster.kill(c);
-    fs.rmSync(c.dataDir, { recursive: true, force: true });
-    // Enough writes while it is away that it catches up from a snapshot.
-    for (let i = 0; i < 50; i++) ok(await etcdctl(live, 'put', `/round/${round}/away/${i % 7}`, String(i)), 'put while away');
-    const add = ok(await etcdctl(live, 'member', 'add', 'c', `--peer-urls=${c.peerUrl}`), 'member add');
-    const m = /Member\s+([0-9a-f]+) added to cluster\s+([0-9a-f]+)/.exec(add);
-    assert.ok(m, add);
-    const [, memberId, clusterId] = m!;
-    assert.is.not(memberId, oldId, 'an id is never reused');
-    await cluster.start(c, [...small, '--initial-cluster-state=existing', `--member-id=${memberId}`, `--cluster-id=${clusterId}`]);
-    ok(await etcdctl(live, 'put', `/round/${round}/after`, 'y'), 'put after rejoin');
-    await until(`c caught up in round ${round}`, async () => {
-      const r = await etcdctl(c.endpoint, 'get', `/round/${round}/after`, '--consistency=s', '-w', 'json');
-      return r.code === 0 && (JSON.parse(r.stdout) as { count?: number }).count === 1;
-    }, 30_000);
-    // Same hash at the same revision on every member.
-    await until(`equal hashes in round ${round}`, async () => {
-      const r = await etcdctl(cluster.endpoints(), 'endpoint', 'hashkv', '-w', 'json');
-      if (r.code !== 0) return false;
-      const hs = JSON.parse(r.stdout) as Array<{ HashKV: { header: { revision: number }; hash: number } }>;
-      return hs.length === 3 && new Set(hs.map((h) => `${h.HashKV.header.revision}/${h.HashKV.hash}`)).size === 1;
-    });
-    assert.match(ok(await etcdctl(live, 'member', 'list'), 'member list'), new RegExp(`${memberId}, started, c, ${c.peerUrl}`));
-  }
+/** A put, retried: right after a removal the cluster may be electing a new leader (puts are idempotent here). */
+async function put(endpoints: string, key: string, value: string): Promise<void> {
+  await until(`put ${key}`, async () => (await etcdctl(endpoints, 'put', key, value)).code === 0);
+}
+
+/** Removes a member, wipes its data dir, writes while it is away, adds it back and starts it with `existing`; waits until it caught up. */
+async function rejoin(victim: Member, round: number): Promise<void> {
+  const live = cluster.endpoints(cluster.members.filter((m) => m !== victim));
+  await put(live, `/round/${round}/before`, 'x');
+  const oldId = await idOf(live, victim);
+  ok(await etcdctl(live, 'member', 'remove', oldId), 'member remove');
+  await cluster.kill(victim);
+  fs.rmSync(victim.dataDir, { recursive: true, force: true });
+  // Enough writes while it is away that it catches up from a snapshot.
+  for (let i = 0; i < 50; i++) await put(live, `/round/${round}/away/${i % 7}`, String(i));
+  const add = ok(await etcdctl(live, 'member', 'add', victim.name, `--peer-urls=${victim.peerUrl}`), 'member add');
+  const m = /Member\s+([0-9a-f]+) added to cluster\s+([0-9a-f]+)/.exec(add);
+  assert.ok(m, add);
+  const [, memberId, clusterId] = m!;
+  assert.is.not(memberId, oldId, 'an id is never reused');
+  await cluster.start(victim, [...small, '--initial-cluster-state=existing', `--member-id=${memberId}`, `--cluster-id=${clusterId}`]);
+  await put(live, `/round/${round}/after`, 'y');
+  await until(`${victim.name} caught up in round ${round}`, async () => {
+    const r = await etcdctl(victim.endpoint, 'get', `/round/${round}/after`, '--consistency=s', '-w', 'json');
+    return r.code === 0 && (JSON.parse(r.stdout) as { count?: number }).count === 1;
+  }, 30_000);
+  // Same hash at the same revision on every member.
+  await until(`equal hashes in round ${round}`, async () => {
+    const r = await etcdctl(cluster.endpoints(), 'endpoint', 'hashkv', '-w', 'json');
+    if (r.code !== 0) return false;
+    const hs = JSON.parse(r.stdout) as Array<{ HashKV: { header: { revision: number }; hash: number } }>;
+    return hs.length === 3 && new Set(hs.map((h) => `${h.HashKV.header.revision}/${h.HashKV.hash}`)).size === 1;
+  });
+  assert.match(ok(await etcdctl(live, 'member', 'list'), 'member list'), new RegExp(`${memberId}, started, ${victim.name}, ${victim.peerUrl}`));
+}
+
+test('remove, wipe and re-add the same member twice, then another while it leads: each catches up', async () => {
+  const [, b, c] = cluster.members as [Member, Member, Member];
+  await rejoin(c, 1);
+  await rejoin(c, 2);
+  // c now has an id from memberAdd that no name derives. With c leading, a
+  // joiner that guessed c's id could not answer it and would never catch up.
+  const cId = await idOf(cluster.endpoints(), c);
+  ok(await etcdctl(cluster.endpoints(), 'move-leader', cId), 'move-leader');
+  await until('c leads', async () => {
+    const s = JSON.parse((await etcdctl(cluster.endpoints(), 'endpoint', 'status', '-w', 'json')).stdout) as Array<{ Status: { leader: number } }>;
+    return s.every((x) => x.Status.leader.toString(16) === cId);
+  });
+  await rejoin(b, 3);
 });
 
 test('a joiner whose id the cluster does not know refuses to start (exit 2)', async () => {
