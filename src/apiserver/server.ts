@@ -12,6 +12,7 @@ import YAML from 'yaml';
 import { isKeelsonError, type Store } from '../store/store.ts';
 import type { OpContext, FieldValidation, UserInfo } from './context.ts';
 import { rfc3339 } from './context.ts';
+import { systemPriorityClasses } from './admission/priority.ts';
 import { Aggregator, type ProxyClientCert } from './aggregation/proxy.ts';
 import { Discovery } from './discovery/discovery.ts';
 import { errors, StatusError } from './errors.ts';
@@ -242,6 +243,8 @@ export class ApiServer {
         status: { conditions: [{ type: 'Available', status: 'True', reason: 'Local', message: 'Local APIServices are always available', lastTransitionTime: rfc3339(ctx.now) }] },
       });
     }
+    // The system PriorityClasses are stored objects in Kubernetes (kubectl get priorityclasses lists them).
+    for (const pc of systemPriorityClasses()) await ensure('scheduling.k8s.io', 'priorityclasses', pc as KObject);
     for (const o of this.opts.bootstrapObjects ?? []) {
       const [g] = String(o.apiVersion).includes('/') ? String(o.apiVersion).split('/') : [''];
       const def = this.defs.find((d) => d.group === g && d.kind === o.kind);

@@ -1,6 +1,6 @@
 // Engine correctness fixes, kubectl-level where cheap: ownership-only changes
 // are stored, empty metadata strings are dropped at create, and the objects
-// Kubernetes keeps at first start.
+// Kubernetes keeps at first start (system PriorityClasses, kube-root-ca.crt).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { InProcessClient } from '../../src/client/inprocess.ts';
@@ -56,6 +56,12 @@ test('managers: apply results are not re-tracked as "unknown"; without ?fieldMan
   const viaUa = await c.request('PATCH', '/api/v1/namespaces/default/configmaps/lit', { data: { b: 'c' } }, { 'content-type': 'application/merge-patch+json', 'user-agent': 'mytool/v1.2 (linux/amd64) x/y' });
   assert.is(viaUa.status, 200);
   assert.ok(managers(viaUa.body).includes('mytool'));
+});
+
+test('first start stores the system PriorityClasses', async () => {
+  const pcs = await ok(s.kubeconfig, ['get', 'priorityclasses', '-o', 'name']);
+  assert.ok(pcs.includes('priorityclass.scheduling.k8s.io/system-node-critical'), pcs);
+  assert.ok(pcs.includes('priorityclass.scheduling.k8s.io/system-cluster-critical'), pcs);
 });
 
 test.run();
