@@ -13,6 +13,7 @@ import { isKeelsonError, type Store } from '../store/store.ts';
 import type { OpContext, FieldValidation, UserInfo } from './context.ts';
 import { rfc3339 } from './context.ts';
 import { systemPriorityClasses } from './admission/priority.ts';
+import { rootCaConfigMapName } from './admission/service-account.ts';
 import { Aggregator, type ProxyClientCert } from './aggregation/proxy.ts';
 import { Discovery } from './discovery/discovery.ts';
 import { errors, StatusError } from './errors.ts';
@@ -102,6 +103,8 @@ export interface ApiServerOptions {
   proxyClientCert?: ProxyClientCert;
   /** Default service accounts and namespace cleanup, until the controller manager does them. Default true. */
   housekeeping?: boolean;
+  /** The cluster CA (PEM), published as the kube-root-ca.crt ConfigMap in every namespace (with housekeeping). */
+  rootCaBundle?: string;
 }
 
 const adminUser: UserInfo = { username: 'system:admin', groups: ['system:masters', 'system:authenticated'] };
@@ -440,6 +443,35 @@ export class ApiServer {
       await reg.create(ns, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } }, this.systemContext());
     } catch (e) {
       if (!(e instanceof StatusError && (e.reason === 'AlreadyExists' || e.code === 404 || e.code === 403))) throw e;
+    }
+    await this.ensureRootCaConfigMap(ns);
+  }
+
+  /**
+   * Publishes the cluster CA as the kube-root-ca.crt ConfigMap, as Kubernetes'
+   * root-CA publisher does: the projected token volumes that service-account
+   * admission injects into pods mount it. A stale bundle (the CA was replaced)
+   * is overwritten.
+   */
+  private async ensureRootCaConfigMap(ns: string): Promise<void> {
+    const ca = this.opts.rootCaBundle;
+    if (!ca) return;
+    const reg = this.registry('', 'configmaps')!;
+    const ctx = this.systemContext();
+    const want = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: rootCaConfigMapName, annotations: { 'kubernetes.io/description': 'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.' } }, data: { 'ca.crt': ca } };
+    try {
+      await reg.create(ns, want, ctx);
+    } catch (e) {
+      if (!(e instanceof StatusError && (e.reason === 'AlreadyExists' || e.code === 404 || e.code === 403))) throw e;
+      if (e.reason !== 'AlreadyExists') return;
+      try {
+        await reg.guaranteedUpdate(ns, rootCaConfigMapName, ctx, '', (cur) => {
+          if (cur!.data?.['ca.crt'] !== ca) cur!.data = { ...(cur!.data ?? {}), 'ca.crt': ca };
+          return cur!;
+        });
+      } catch (e2) {
+        if (!(e2 instanceof StatusError && (e2.code === 404 || e2.code === 403))) throw e2;
+      }
     }
   }
 

@@ -76,6 +76,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
     },
     proxyClientCert,
     bootstrapObjects: [...rbac.clusterRoles, ...rbac.clusterRoleBindings] as KObject[],
+    rootCaBundle: security.pki.caCertPem,
     bookmarkIntervalMs: o.bookmarkIntervalMs,
   });
   await api.start();

@@ -6,11 +6,12 @@ import * as assert from 'uvu/assert';
 import { InProcessClient } from '../../src/client/inprocess.ts';
 import { ok, startServer, type TestServer } from './helpers.ts';
 
+const caPem = '-----BEGIN CERTIFICATE-----\nTUlJQ2Zha2U=\n-----END CERTIFICATE-----\n';
 let s: TestServer;
 let c: InProcessClient;
 
 test.before(async () => {
-  s = await startServer();
+  s = await startServer({ rootCaBundle: caPem });
   c = new InProcessClient(s.api);
 });
 test.after(async () => { await s?.stop(); });
@@ -58,10 +59,19 @@ test('managers: apply results are not re-tracked as "unknown"; without ?fieldMan
   assert.ok(managers(viaUa.body).includes('mytool'));
 });
 
-test('first start stores the system PriorityClasses', async () => {
+test('first start stores the system PriorityClasses and kube-root-ca.crt in every namespace', async () => {
   const pcs = await ok(s.kubeconfig, ['get', 'priorityclasses', '-o', 'name']);
   assert.ok(pcs.includes('priorityclass.scheduling.k8s.io/system-node-critical'), pcs);
   assert.ok(pcs.includes('priorityclass.scheduling.k8s.io/system-cluster-critical'), pcs);
+  for (const ns of ['default', 'kube-system']) {
+    const cm = await c.get(`/api/v1/namespaces/${ns}/configmaps/kube-root-ca.crt`);
+    assert.is(cm.status, 200);
+    assert.is(cm.body.data['ca.crt'], caPem);
+  }
+  await ok(s.kubeconfig, ['create', 'namespace', 'fresh']);
+  const fresh = await c.get('/api/v1/namespaces/fresh/configmaps/kube-root-ca.crt');
+  assert.is(fresh.status, 200);
+  assert.is(fresh.body.data['ca.crt'], caPem);
 });
 
 test.run();
