@@ -67,6 +67,14 @@ export const VERSION = 'keelson-0.1.0';
 /** First byte of a member-metadata entry (0xc1 is never used by msgpack). */
 const MEMBER_ENTRY = 0xc1;
 const EMPTY = Buffer.alloc(0);
+/**
+ * What one applied entry is assumed to add to the keyspace's size at most, for
+ * reusing a size measurement (see sizeBytes): its bytes several times over
+ * (the value and key in the kv tree, the revision index, the key head) plus a
+ * few page splits in each tree.
+ */
+const sizeGrowthPerByte = 16;
+const sizeGrowthPerEntryBytes = 64 * 1024;
 
 export interface EmbeddedStoreOptions {
   /** Directory of this member's data; created when absent. */
@@ -198,7 +206,9 @@ export class EmbeddedStore implements ClusterStore {
   private lastCompactRev: number;
   private readonly timers: NodeJS.Timeout[] = [];
   private closed = false;
+  /** The keyspace size last measured (-1: measure again), and a bound on its growth since (see sizeBytes). */
   private sizeCache = -1;
+  private sizeGrowthBoundBytes = 0;
   /** Runs request timeouts; keeps the process alive only while requests wait (all other timers are unref'd). */
   private sweepTimer: NodeJS.Timeout;
   private readsWaiting = 0;
@@ -477,7 +487,9 @@ export class EmbeddedStore implements ClusterStore {
       }
     }
     await this.keyspace.apply(entries);
-    this.sizeCache = -1;
+    if (this.sizeCache >= 0) {
+      for (const e of entries) this.sizeGrowthBoundBytes += e.data.length * sizeGrowthPerByte + sizeGrowthPerEntryBytes;
+    }
     if (this.keyspace.compactRevision() !== this.lastCompactRev) {
       this.lastCompactRev = this.keyspace.compactRevision();
       this.startCompaction();
@@ -583,8 +595,19 @@ export class EmbeddedStore implements ClusterStore {
     this.memberWaiters.clear();
   }
 
+  /**
+   * The keyspace size for the quota check. Measuring reads the stats of six
+   * lmdb trees, too slow for every request (it was ~3% of a member's CPU
+   * under single-client puts); so a measurement is reused for as long as it
+   * plus a generous estimate of what the applies since could have added
+   * stays within the quota, where the answer to "over the quota?" is still
+   * no. Close to the quota this measures every time, as before.
+   */
   private sizeBytes(): number {
-    if (this.sizeCache < 0) this.sizeCache = this.keyspace.sizeBytes();
+    if (this.sizeCache < 0 || (this.quota > 0 && this.sizeCache + this.sizeGrowthBoundBytes > this.quota)) {
+      this.sizeCache = this.keyspace.sizeBytes();
+      this.sizeGrowthBoundBytes = 0;
+    }
     return this.sizeCache;
   }
 
@@ -992,6 +1015,7 @@ export class EmbeddedStore implements ClusterStore {
       await restoring;
     } finally {
       this.restoring = null;
+      this.sizeCache = -1; // a different keyspace now: measure it afresh
     }
     this.memberMap = new Map(header.members.map((m) => [m.id, m]));
     this.membersIndex = header.membersIndex;
