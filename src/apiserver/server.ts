@@ -234,6 +234,12 @@ export class ApiServer {
       await ensure('', 'namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
       if (this.housekeeping) await this.ensureDefaultServiceAccount(ns);
     }
+    // Namespaces from before this start get (or get a refreshed) kube-root-ca.crt too: the CA may be new.
+    if (this.housekeeping) {
+      for (const c of this.registry('', 'namespaces')!.cache.list()) {
+        if (!c.obj.metadata?.deletionTimestamp) await this.ensureRootCaConfigMap(c.name);
+      }
+    }
     // Every built-in group-version has a local APIService, as in Kubernetes (kubectl get apiservices lists them).
     const seen = new Set<string>();
     for (const d of this.defs) {
@@ -638,6 +644,7 @@ export class ApiServer {
         const out = this.patch.applyServerSide(cur, { ...applied, metadata: { ...applied.metadata, name: info.name, ...(def.namespaced ? { namespace: ns } : {}) } }, { manager: ctx.fieldManager!, force, kind: gvk, now: rfc3339(ctx.now), subresource: sub || undefined }).object as KObject;
         return out;
       }, { allowCreate: sub === '' });
+      if (r.created && def.resource === 'namespaces' && def.group === '' && !ctx.dryRun && this.housekeeping) await this.ensureDefaultServiceAccount(info.name);
       return this.respondObject(r.created ? 201 : 200, def, r.obj, neg, q);
     }
     const apply = (cur: KObject): KObject => {

@@ -3,6 +3,7 @@
 // Kubernetes keeps at first start (system PriorityClasses, kube-root-ca.crt).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { ApiServer } from '../../src/apiserver/server.ts';
 import { InProcessClient } from '../../src/client/inprocess.ts';
 import { ok, startServer, type TestServer } from './helpers.ts';
 
@@ -72,6 +73,22 @@ test('first start stores the system PriorityClasses and kube-root-ca.crt in ever
   const fresh = await c.get('/api/v1/namespaces/fresh/configmaps/kube-root-ca.crt');
   assert.is(fresh.status, 200);
   assert.is(fresh.body.data['ca.crt'], caPem);
+});
+
+test('kube-root-ca.crt: namespaces created by apply get it, and a start with a new CA refreshes it everywhere', async () => {
+  await ok(s.kubeconfig, ['apply', '--server-side', '-f', '-'], 'apiVersion: v1\nkind: Namespace\nmetadata: {name: applied}\n');
+  assert.is((await c.get('/api/v1/namespaces/applied/configmaps/kube-root-ca.crt')).body.data['ca.crt'], caPem);
+  assert.is((await c.get('/api/v1/namespaces/applied/serviceaccounts/default')).status, 200);
+  const newCa = caPem.replace('TUlJQ2Zha2U=', 'TmV3Q0E=');
+  const again = new ApiServer({ store: s.store, rootCaBundle: newCa, bookmarkIntervalMs: 0, apiServiceCheckIntervalMs: 0 });
+  try {
+    await again.start();
+    for (const ns of ['default', 'fresh', 'applied']) {
+      assert.is((await c.get(`/api/v1/namespaces/${ns}/configmaps/kube-root-ca.crt`)).body.data['ca.crt'], newCa, ns);
+    }
+  } finally {
+    await again.stop();
+  }
 });
 
 test.run();
