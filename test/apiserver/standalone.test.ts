@@ -1,6 +1,7 @@
 // The complete server (startStandalone) in-process: what it publishes from the
-// data dir's PKI (kube-root-ca.crt).
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// data dir's PKI (kube-root-ca.crt), and token revocation wired to the store
+// (a token bound to a pod stops working once the pod is deleted).
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
@@ -8,7 +9,7 @@ import * as assert from 'uvu/assert';
 import YAML from 'yaml';
 import { startStandalone, type Standalone } from '../../src/apiserver/standalone.ts';
 import { LocalKeyspaceStore } from '../../src/store/local.ts';
-import { ok } from './helpers.ts';
+import { kubectl, ok } from './helpers.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'keelson-standalone-'));
 let store: LocalKeyspaceStore | null = null;
@@ -32,6 +33,22 @@ test('kube-root-ca.crt carries the cluster CA in every namespace, new ones inclu
     const got = await ok(server!.kubeconfig, ['get', 'configmap', 'kube-root-ca.crt', '-n', ns, '-o', 'jsonpath={.data.ca\\.crt}']);
     assert.is(got.trim(), ca.trim(), ns);
   }
+});
+
+test('a token bound to a pod stops authenticating once the pod is deleted', async () => {
+  const kc = server!.kubeconfig;
+  await ok(kc, ['create', 'serviceaccount', 'bot']);
+  await ok(kc, ['apply', '-f', '-'], 'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  serviceAccountName: bot\n  containers: [{name: c, image: busybox}]\n');
+  const uid = await ok(kc, ['get', 'pod', 'p', '-o', 'jsonpath={.metadata.uid}']);
+  const token = (await ok(kc, ['create', 'token', 'bot', '--bound-object-kind=Pod', '--bound-object-name=p', `--bound-object-uid=${uid}`])).trim();
+  const cfg = YAML.parse(readFileSync(kc, 'utf8'));
+  const asBot = path.join(dir, 'bot.kubeconfig');
+  writeFileSync(asBot, YAML.stringify({ ...cfg, users: [{ name: cfg.users[0].name, user: { token } }] }));
+  assert.match(await ok(asBot, ['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']), /system:serviceaccount:default:bot/);
+  await ok(kc, ['delete', 'pod', 'p', '--grace-period=0', '--force']);
+  const after = await kubectl(asBot, ['auth', 'whoami']);
+  assert.is.not(after.code, 0);
+  assert.match(after.stderr, /Unauthorized|must be logged in/);
 });
 
 test.run();
