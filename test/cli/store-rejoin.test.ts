@@ -7,7 +7,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
-import { Cluster, etcdctl, tempDir, until, type Member } from './store-helpers.ts';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { Cluster, etcdctl, freePort, keelsonInProcess, tempDir, until, type Member } from './store-helpers.ts';
+import { TcpTransport, fetchMemberList, type TcpTlsOptions } from '../../src/store/raft/tcp.ts';
 
 const dir = tempDir('keelson-rejoin-');
 let cluster: Cluster;
@@ -41,7 +44,8 @@ test.after(async () => {
 
 /** A put, retried: right after a removal the cluster may be electing a new leader (puts are idempotent here). */
 async function put(endpoints: string, key: string, value: string): Promise<void> {
-  await until(`put ${key}`, async () => (await etcdctl(endpoints, 'put', key, value)).code === 0);
+  // In this process (the keelson CLI), not an etcdctl process per put: start-up dominates on a loaded machine.
+  await until(`put ${key}`, async () => (await keelsonInProcess('store', 'put', key, value, `--endpoints=${endpoints}`)).code === 0);
 }
 
 /** Removes a member, wipes its data dir, writes while it is away, adds it back and starts it with `existing`; waits until it caught up. */
@@ -52,8 +56,9 @@ async function rejoin(victim: Member, round: number): Promise<void> {
   ok(await etcdctl(live, 'member', 'remove', oldId), 'member remove');
   await cluster.kill(victim);
   fs.rmSync(victim.dataDir, { recursive: true, force: true });
-  // Enough writes while it is away that it catches up from a snapshot.
-  for (let i = 0; i < 50; i++) await put(live, `/round/${round}/away/${i % 7}`, String(i));
+  // Writes while it is away; with --snapshot-count=40 the log it would need
+  // is soon compacted, so it catches up from a snapshot.
+  for (let i = 0; i < 25; i++) await put(live, `/round/${round}/away/${i % 7}`, String(i));
   const add = ok(await etcdctl(live, 'member', 'add', victim.name, `--peer-urls=${victim.peerUrl}`), 'member add');
   const m = /Member\s+([0-9a-f]+) added to cluster\s+([0-9a-f]+)/.exec(add);
   assert.ok(m, add);
@@ -101,6 +106,45 @@ test('a joiner whose id the cluster does not know refuses to start (exit 2)', as
   assert.ok(err, 'x must not start');
   assert.match(err!.message, 'exited (2)');
   assert.match(err!.message, 'has no member abc123');
+});
+
+test('the member-list request over the peer transport: answer, wrong cluster, not ready, unreachable, TLS', async () => {
+  const check = async (tlsOpts: TcpTlsOptions | undefined, scheme: string): Promise<void> => {
+    const t = new TcpTransport({ clusterId: 7, memberId: 1, listenUrls: [`${scheme}://127.0.0.1:0`], tls: tlsOpts });
+    try {
+      const [url] = await t.listen();
+      await fetchMemberList(url!, { clusterId: 7, tls: tlsOpts }).then(
+        () => assert.unreachable('answered before its store was open'),
+        (e: Error) => assert.match(e.message, 'not ready'),
+      );
+      const list = [{ id: 1, name: 'a', peerUrls: [url!], clientUrls: ['http://127.0.0.1:1'], isLearner: false }, { id: 0x1234, name: '', peerUrls: ['http://127.0.0.1:2'], clientUrls: [], isLearner: true }];
+      t.serveMemberList(async () => list);
+      assert.equal(await fetchMemberList(url!, { clusterId: 7, tls: tlsOpts }), list);
+      await fetchMemberList(url!, { clusterId: 8, tls: tlsOpts }).then(
+        () => assert.unreachable('answered another cluster'),
+        (e: Error) => assert.match(e.message, 'cluster id mismatch'),
+      );
+    } finally {
+      await t.close();
+    }
+  };
+  await check(undefined, 'http');
+  const closedPort = await freePort();
+  await fetchMemberList(`http://127.0.0.1:${closedPort}`, { clusterId: 7, timeoutMs: 2000 }).then(
+    () => assert.unreachable('nothing listens there'),
+    (e: Error) => assert.ok(e.message.length > 0),
+  );
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+  } catch {
+    console.log('TLS part skipped: no openssl');
+    return;
+  }
+  const run = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=keelson-test-ca');
+  run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'peer.key', '-out', 'peer.csr', '-subj', '/CN=peer');
+  run('x509', '-req', '-in', 'peer.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'peer.crt', '-days', '1');
+  await check({ certFile: path.join(dir, 'peer.crt'), keyFile: path.join(dir, 'peer.key'), caFile: path.join(dir, 'ca.crt') }, 'https');
 });
 
 test.run();
