@@ -3,6 +3,7 @@
 // Kubernetes keeps at first start (system PriorityClasses, kube-root-ca.crt).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { parseEncryptionConfig } from '../../src/apiserver/encryption/index.ts';
 import { ApiServer } from '../../src/apiserver/server.ts';
 import { InProcessClient } from '../../src/client/inprocess.ts';
 import { ok, startServer, type TestServer } from './helpers.ts';
@@ -88,6 +89,37 @@ test('kube-root-ca.crt: namespaces created by apply get it, and a start with a n
     }
   } finally {
     await again.stop();
+  }
+});
+
+test('a Secret ciphertext copied to another Secret key does not decrypt: a clear error, the server keeps serving', async () => {
+  const config = parseEncryptionConfig(`apiVersion: apiserver.config.k8s.io/v1
+kind: EncryptionConfiguration
+resources:
+  - resources: [secrets]
+    providers:
+      - aesgcm:
+          keys:
+            - name: k1
+              secret: ${Buffer.alloc(32, 9).toString('base64')}
+`);
+  const enc = await startServer({ transformerFor: (g, r) => config.transformerFor(g, r) });
+  try {
+    const cl = new InProcessClient(enc.api);
+    const secret = (name: string, v: string) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name }, data: { k: Buffer.from(v).toString('base64') } });
+    assert.is((await cl.create('/api/v1/namespaces/default/secrets', secret('a', 'alpha'))).status, 201);
+    assert.is((await cl.create('/api/v1/namespaces/default/secrets', secret('b', 'beta'))).status, 201);
+    const raw = (await enc.store.range(Buffer.from('/registry/secrets/default/a'))).kvs[0]!.value;
+    await enc.store.put(Buffer.from('/registry/secrets/default/b'), raw);
+    const got = await cl.get('/api/v1/namespaces/default/secrets/b');
+    assert.is(got.status, 500);
+    assert.not.ok(JSON.stringify(got.body).includes(Buffer.from('alpha').toString('base64')));
+    // The watch cache skipped the undecryptable write; everything else is still served.
+    assert.is((await cl.create('/api/v1/namespaces/default/secrets', secret('c', 'gamma'))).status, 201);
+    const names = (await cl.get('/api/v1/namespaces/default/secrets')).body.items.map((o: any) => o.metadata.name);
+    assert.ok(names.includes('a') && names.includes('c'), String(names));
+  } finally {
+    await enc.stop();
   }
 });
 

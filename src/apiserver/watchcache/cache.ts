@@ -120,8 +120,9 @@ export class WatchCache {
       seen.add(k);
       const old = this.objects.get(k);
       if (old && old.rev === kv.modRevision) continue;
-      const cur = this.cached(k, this.decode(k, kv.value, kv.modRevision), kv.modRevision);
-      this.apply(old ? 'MODIFIED' : 'ADDED', cur, old, rev);
+      const obj = this.tryDecode(k, kv.value, kv.modRevision);
+      if (!obj) continue;
+      this.apply(old ? 'MODIFIED' : 'ADDED', this.cached(k, obj, kv.modRevision), old, rev);
     }
     for (const [k, old] of [...this.objects]) {
       if (!seen.has(k)) this.apply('DELETED', this.deletedCopy(old, rev), old, rev);
@@ -159,13 +160,29 @@ export class WatchCache {
         const k = ev.kv.key.toString();
         const old = this.objects.get(k);
         if (ev.type === 'put') {
-          const cur = this.cached(k, this.decode(k, ev.kv.value, ev.kv.modRevision), ev.kv.modRevision);
-          this.apply(old ? 'MODIFIED' : 'ADDED', cur, old, ev.kv.modRevision);
+          const obj = this.tryDecode(k, ev.kv.value, ev.kv.modRevision);
+          if (obj) this.apply(old ? 'MODIFIED' : 'ADDED', this.cached(k, obj, ev.kv.modRevision), old, ev.kv.modRevision);
         } else if (old) {
           this.apply('DELETED', this.deletedCopy(old, ev.kv.modRevision), old, ev.kv.modRevision);
         }
       }
       this.advance(resp.header.revision);
+    }
+  }
+
+  /**
+   * A value that does not decode (not JSON, or a ciphertext that does not
+   * decrypt for its key: copied from another key, or its encryption key is
+   * gone) must not stop the cache, and with it every list and watch of the
+   * resource: the write is skipped and reported. A GET reads the store and
+   * answers the decode error itself.
+   */
+  private tryDecode(key: string, value: Buffer, modRevision: number): KObject | null {
+    try {
+      return this.decode(key, value, modRevision);
+    } catch (e) {
+      console.error(`watch cache: skipping ${key} at revision ${modRevision}: ${(e as Error).message}`);
+      return null;
     }
   }
 
