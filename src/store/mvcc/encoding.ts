@@ -39,13 +39,26 @@ export const REV_BYTES = 13;
 export const RECORD_HEADER_BYTES = 25;
 export const FLAG_TOMBSTONE = 1;
 
+// Plain byte stores and loads: Buffer's checked 32-bit accessors were a
+// visible part of applying a put (9 u64 fields per put). Callers pass
+// integers in [0, 2^53) and offsets inside the buffer (fixed layouts).
 export function writeU64(buf: Buffer, off: number, n: number): void {
-  buf.writeUInt32BE(Math.floor(n / 0x100000000), off);
-  buf.writeUInt32BE(n >>> 0, off + 4);
+  const hi = Math.floor(n / 0x100000000);
+  const lo = n >>> 0;
+  buf[off] = hi >>> 24;
+  buf[off + 1] = hi >>> 16;
+  buf[off + 2] = hi >>> 8;
+  buf[off + 3] = hi;
+  buf[off + 4] = lo >>> 24;
+  buf[off + 5] = lo >>> 16;
+  buf[off + 6] = lo >>> 8;
+  buf[off + 7] = lo;
 }
 
 export function readU64(buf: Buffer, off: number): number {
-  return buf.readUInt32BE(off) * 0x100000000 + buf.readUInt32BE(off + 4);
+  const hi = ((buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]) >>> 0;
+  const lo = ((buf[off + 4] << 24) | (buf[off + 5] << 16) | (buf[off + 6] << 8) | buf[off + 7]) >>> 0;
+  return hi * 0x100000000 + lo;
 }
 
 /** Length of escape(key) without the terminator. */
