@@ -43,7 +43,8 @@ Runs one member of a Keelson store cluster and serves the etcd v3 API.
   --initial-advertise-peer-urls=<listen-peer-urls>
   --initial-cluster=<name>=<peer url>[,...]  every initial member, NAME=URL
   --initial-cluster-state=new|existing    new: bootstrap; existing: join a running cluster
-                                          (after \`keelson store member add\`)
+                                          (after \`keelson store member add\`); the member list
+                                          is asked of the other members' peer URLs first
   --member-id=HEX, --cluster-id=HEX        with --initial-cluster-state=existing: the ids
                                           \`member add\` printed (a joining member is told them)
   --initial-cluster-token=keelson-cluster  keeps clusters with the same members apart
