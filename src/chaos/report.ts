@@ -73,7 +73,11 @@ export function buildReport(run: RunInfo, h: History, checks: CheckResult[]): Re
     byKind[k]![op.outcome]!++;
     byOutcome[op.outcome]!++;
   }
-  const seconds = Math.max(1, Math.ceil(Math.max(0, ...h.kv.map((o) => o.invokeMs)) / 1000));
+  // A loop, not Math.max(...spread): a long run records more operations than
+  // a call may take arguments (the stack overflows).
+  let lastInvokeMs = 0;
+  for (const op of h.kv) if (op.invokeMs > lastInvokeMs) lastInvokeMs = op.invokeMs;
+  const seconds = Math.max(1, Math.ceil(lastInvokeMs / 1000));
   const timeline: Report['timeline'] = [];
   const buckets: { ok: number[]; failed: number; unknown: number }[] = Array.from({ length: seconds }, () => ({ ok: [], failed: 0, unknown: 0 }));
   for (const op of h.kv) {
@@ -142,9 +146,9 @@ export function timelineSvg(r: Report): string {
   const W = 1000, padL = 60, padR = 140, panelH = 180, gap = 40, top = 40;
   const secs = Math.max(1, r.timeline.length);
   const x = (s: number) => padL + (s / secs) * (W - padL - padR);
-  const maxOps = Math.max(1, ...r.timeline.map((t) => t.okOps + t.unknownOps + t.failedOps));
+  const maxOps = r.timeline.reduce((m, t) => Math.max(m, t.okOps + t.unknownOps + t.failedOps), 1);
   const lat = r.timeline.flatMap((t) => [t.p50Ms, t.p99Ms]).filter((v): v is number => v !== null && v > 0);
-  const latMax = Math.max(10, ...lat);
+  const latMax = lat.reduce((m, v) => Math.max(m, v), 10);
   const y1 = (v: number) => top + panelH - (v / maxOps) * panelH;
   const y2top = top + panelH + gap;
   const y2 = (v: number) => y2top + panelH - (Math.log10(Math.max(1, v)) / Math.log10(latMax)) * panelH;

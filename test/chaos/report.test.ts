@@ -54,4 +54,15 @@ test('availability: time from each leader kill to the first write invoked after 
   assert.ok(summaryText(report).includes('3 leader kills'));
 });
 
+test('a 30-minute history (hundreds of thousands of operations) builds its report and timeline', () => {
+  const kv: History['kv'] = [];
+  for (let i = 0; i < 400_000; i++) {
+    kv.push({ id: i, client: i % 8, kind: 'put', key: 'k', value: `${i}`, invokeMs: i * 4.5, returnMs: i * 4.5 + 3, outcome: 'ok' });
+  }
+  const h: History = { kv, watches: [], leases: [], prefix: 'k', faults: [] };
+  const report = buildReport({ target: 't', members: 3, seed: 1, durationS: 1800, faults: [], endpoints: [], plan: [], notes: [] }, h, []);
+  assert.is(report.timeline.length, 1800);
+  assert.ok(timelineSvg(report).startsWith('<svg'));
+});
+
 test.run();
