@@ -73,6 +73,8 @@ const EMPTY = Buffer.alloc(0);
  * (the value and key in the kv tree, the revision index, the key head) plus a
  * few page splits in each tree.
  */
+/** Copies made (with a flush between) before a MsgSnap's payload gives up on reaching its index. */
+const snapshotPayloadAttemptsMax = 50;
 const sizeGrowthPerByte = 16;
 const sizeGrowthPerEntryBytes = 64 * 1024;
 
@@ -315,8 +317,8 @@ export class EmbeddedStore implements ClusterStore {
         appliedIndex: () => this.keyspace.appliedIndex(),
         apply: (entries) => this.applyEntries(entries),
         flush: () => this.keyspace.flush(),
-        snapshotPayload: async () => (await this.snapshotFile()).file,
-        restoreSnapshot: (data) => this.restoreFromPayload(data),
+        snapshotPayload: (minIndex) => this.snapshotPayload(minIndex),
+        restoreSnapshot: (data, index) => this.restoreFromPayload(data, index),
         onConfChange: (index, cc, result) => this.onConfChange(index, cc, result),
       },
       onLeaderChange: (lead, _term, role) => this.onLeaderChange(lead, role),
@@ -1007,8 +1009,28 @@ export class EmbeddedStore implements ClusterStore {
     };
   }
 
-  private async restoreFromPayload(data: Buffer): Promise<void> {
+  /**
+   * A snapshot file for a MsgSnap naming index `minIndex`. The keyspace copy
+   * records the index its lmdb state holds, which can trail the applied index
+   * the Raft log was compacted at until the keyspace's writes are flushed; a
+   * copy below `minIndex` would leave the receiver missing the entries in
+   * between (it resumes the log after `minIndex`), so flush and copy again.
+   */
+  private async snapshotPayload(minIndex: number): Promise<Buffer> {
+    for (let attempt = 0; attempt < snapshotPayloadAttemptsMax; attempt++) {
+      const { file, header } = await this.snapshotFile();
+      if (header.index >= minIndex) return file;
+      await this.keyspace.flush();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new KeelsonError('timeout', `no keyspace copy at or above snapshot index ${minIndex} after ${snapshotPayloadAttemptsMax} attempts`);
+  }
+
+  private async restoreFromPayload(data: Buffer, index: number): Promise<void> {
     const { header, keyspace } = decodeSnapshotFile(data);
+    // Refuse a copy below the index the core now stands at: the log resumes
+    // after `index`, so the entries in between would never be applied.
+    if (header.index < index) throw new Error(`keelson: snapshot payload holds index ${header.index}, below the snapshot's index ${index}`);
     const restoring = this.keyspace.restore(header.index, keyspace);
     this.restoring = restoring.catch(() => {});
     try {

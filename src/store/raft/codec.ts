@@ -97,6 +97,12 @@ export function dropAppendsFromStart(data: Buffer): Buffer | null {
  * copied when a follower actually needs it), so the driver swaps in the
  * copy just before the message leaves.
  */
+/** The snapshot index a MsgSnap names (the first field of its snapshot section). */
+export function snapshotIndexOf(msg: Buffer): number {
+  const snapOff = MESSAGE_HEADER_BYTES + msg.readUInt32LE(64) + msg.readUInt32LE(72);
+  return msg.readUInt32LE(snapOff) + msg.readUInt32LE(snapOff + 4) * 0x100000000;
+}
+
 export function replaceSnapshotData(msg: Buffer, data: Buffer): Buffer {
   const ctxLen = msg.readUInt32LE(64);
   const entLen = msg.readUInt32LE(72);

@@ -45,7 +45,7 @@ import {
 } from '../../native.ts';
 import { KeelsonError } from '../errors.ts';
 import {
-  decodeConfChange, decodeReadCtx, dropAppendsFromStart, encodeReadCtx, entryIndexTerms, parseEntries, replaceSnapshotData, splitSnapshots,
+  decodeConfChange, decodeReadCtx, dropAppendsFromStart, encodeReadCtx, entryIndexTerms, parseEntries, replaceSnapshotData, snapshotIndexOf, splitSnapshots,
   type DecodedConfChange,
 } from './codec.ts';
 import type { CommittedEntry } from './state-machine.ts';
@@ -59,10 +59,14 @@ export interface DriverStateMachine {
   apply(entries: CommittedEntry[]): Promise<void>;
   /** Waits until every apply so far is durable; returns the durable applied index. */
   flush(): Promise<number>;
-  /** A full copy of the state (at an applied index >= any local snapshot marker) to send in a MsgSnap. */
-  snapshotPayload(): Promise<Buffer>;
-  /** Replaces the state with a payload made by snapshotPayload() on another member. */
-  restoreSnapshot(data: Buffer): Promise<void>;
+  /**
+   * A full copy of the state at an applied index >= minIndex (the index the
+   * MsgSnap names), to send in that MsgSnap. A copy below it would leave the
+   * receiver's state behind its log: rejects when it cannot make one.
+   */
+  snapshotPayload(minIndex: number): Promise<Buffer>;
+  /** Replaces the state with a payload made by snapshotPayload() on another member; refuses one below `index`. */
+  restoreSnapshot(data: Buffer, index: number): Promise<void>;
   /**
    * A committed ConfChange entry, after the core applied it (result) or
    * refused it (an ERR_CONF_CHANGE error). Called synchronously in log order.
@@ -192,7 +196,7 @@ export class RaftDriver {
   private pendingSnapshot: { minIndex: number; catchUp: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
   private termHistory: [number, number][] = [];
   private confHistory: [number, ConfState][] = [];
-  private payloadCache: { promise: Promise<Buffer>; at: number } | null = null;
+  private payloadCache: { promise: Promise<Buffer>; at: number; minIndex: number } | null = null;
 
   /** Joined with an empty configuration and no snapshot yet (see onMessages). */
   private awaitingSnapshot: boolean;
@@ -613,11 +617,12 @@ export class RaftDriver {
   private async sendSnapshot(to: number, msg: Buffer): Promise<void> {
     try {
       const now = Date.now();
+      const minIndex = snapshotIndexOf(msg);
       // One copy serves every follower that needs one within a few seconds:
       // any copy at or above the marker's index is a valid snapshot.
-      if (!this.payloadCache || now - this.payloadCache.at > snapshotPayloadReuseMs) {
-        const p = this.sm.snapshotPayload();
-        const entry = { promise: p, at: now };
+      if (!this.payloadCache || now - this.payloadCache.at > snapshotPayloadReuseMs || this.payloadCache.minIndex < minIndex) {
+        const p = this.sm.snapshotPayload(minIndex);
+        const entry = { promise: p, at: now, minIndex };
         this.payloadCache = entry;
         p.catch(() => { if (this.payloadCache === entry) this.payloadCache = null; });
         // Do not hold a copy of the whole keyspace in memory longer than it is useful.
@@ -635,7 +640,7 @@ export class RaftDriver {
 
   private async installSnapshot(s: Snapshot): Promise<void> {
     while (this.applying.length > 0) await this.applying[0];
-    await this.sm.restoreSnapshot(s.data);
+    await this.sm.restoreSnapshot(s.data, s.index);
     const meta: SnapshotMeta = { index: s.index, term: s.term, confState: s.confState };
     this.wal.appendSnapshot(meta);
     this.awaitingSnapshot = false;
