@@ -708,12 +708,27 @@ export class Keyspace implements StateMachine {
     // past the limit it only counts (no record read, no objects).
     const collectAll = sorted || filtered;
     const byCreate = minCreate > 0 || maxCreate > 0;
+    // On the head index every entry is one live key, so counting is lmdb's
+    // own key count (no per-key callback): all of it for countOnly, and the
+    // rest past the limit otherwise.
+    const onHead = headRev !== undefined && atRev >= headRev && req.rangeEnd !== undefined && req.rangeEnd.length > 0;
+    const headEnd = req.rangeEnd !== undefined && !(req.rangeEnd.length === 1 && req.rangeEnd[0] === 0) ? req.rangeEnd : undefined;
+    if (onHead && req.countOnly) {
+      const n = headEnd !== undefined && Buffer.compare(headEnd, req.key) <= 0 ? 0 : this.headDb.getKeysCount({ start: req.key, end: headEnd, transaction: txn });
+      return { header: { revision: headerRev }, kvs: [], more: false, count: n };
+    }
+    const countRest = onHead && !collectAll && limit > 0;
+    let stoppedAfter: Buffer | undefined;
     this.walk(req.key, req.rangeEnd, atRev, (vk, userKey) => {
       let kv: KeyValue | undefined;
       // As etcd: count is every key in the range; the revision filters only
       // thin out the kvs returned (and countOnly ignores them).
       count++;
       if (req.countOnly) return true;
+      if (countRest && kvs.length === limit) {
+        stoppedAfter = userKey;
+        return false;
+      }
       if (filtered) {
         const mod = versionMain(vk);
         if (minMod > 0 && mod < minMod) return true;
@@ -728,6 +743,7 @@ export class Keyspace implements StateMachine {
       if (collectAll || limit === 0 || kvs.length < limit) kvs.push(kv ?? this.readKv(userKey, vk, req.keysOnly === true, txn));
       return true;
     }, txn, headRev);
+    if (stoppedAfter !== undefined) count += this.headDb.getKeysCount({ start: stoppedAfter, exclusiveStart: true, end: headEnd, transaction: txn });
     if (req.countOnly) return { header: { revision: headerRev }, kvs: [], more: false, count };
     if (sorted) sortKvs(kvs, target, order === 'descend');
     let more = false;

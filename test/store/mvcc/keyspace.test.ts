@@ -481,14 +481,17 @@ test('head index: reads at the current revision agree with reads at that revisio
     // A read at an explicit revision below the current one walks `kv`; compare
     // it with the head-based current read through a no-op put at rev + 1.
     const ranges: [Buffer, Buffer | undefined][] = [[b('p/'), prefixEnd(b('p/'))], [b('p'), Buffer.from([0])], [b('p/06'), undefined], [b('p/05'), undefined], [b('p/09'), b('p/01')], [b('p\u0000z'), undefined]];
-    const cur = ranges.map(([key, rangeEnd]) => h.ks.range({ key, rangeEnd }));
+    const shapes = [{}, { limit: 1 }, { limit: 5 }, { limit: 18 }, { countOnly: true }, { keysOnly: true, limit: 3 }, { limit: 4, sortOrder: 'descend' as const }];
+    const cur = ranges.map(([key, rangeEnd]) => shapes.map((o) => h.ks.range({ key, rangeEnd, ...o })));
     h.ok({ op: 'put', key: b('other'), value: b('x') });
-    ranges.forEach(([key, rangeEnd], i) => {
-      const old = h.ks.range({ key, rangeEnd, revision: rev });
-      assert.equal(cur[i].kvs, old.kvs, `range ${i}`);
-      assert.is(cur[i].count, old.count);
-    });
-    assert.equal(keys(cur[0].kvs).length, 18);
+    ranges.forEach(([key, rangeEnd], i) => shapes.forEach((o, j) => {
+      const old = h.ks.range({ key, rangeEnd, revision: rev, ...o });
+      assert.equal({ ...cur[i][j], header: null }, { ...old, header: null }, `range ${i} shape ${j}`);
+    }));
+    assert.is(cur[0][2].more, true);
+    assert.is(cur[0][2].count, 18);
+    assert.is(cur[0][4].count, 18);
+    assert.equal(keys(cur[0][0].kvs).length, 18);
     assert.equal(h.ks.range({ key: b('p/06') }).kvs[0].value, b('again'));
     // A txn range sees the txn's own earlier writes through the head index.
     const t = h.ok<TxnResponse>({ op: 'txn', compare: [], success: [{ op: 'put', key: b('p/50'), value: b('new') }, { op: 'range', key: b('p/'), rangeEnd: prefixEnd(b('p/')) }], failure: [] });
