@@ -41,7 +41,7 @@ import type { AlarmMember, ClusterHeader, ClusterStore, MemberChangeResponse, Sn
 import { clusterIdOf, memberIdOf, newMemberId, type InitialMember } from './embedded/ids.ts';
 import { decodeSnapshotFile, encodeSnapshotFile, SnapshotFileError, type SnapshotHeader } from './embedded/snapshot-file.ts';
 import { isKeelsonError, KeelsonError } from './errors.ts';
-import { Lessor } from './lease/lessor.ts';
+import { Lessor, pickLeaseId } from './lease/lessor.ts';
 import { AutoCompactor, type AutoCompactMode } from './mvcc/autocompact.ts';
 import { Keyspace } from './mvcc/keyspace.ts';
 import {
@@ -690,16 +690,7 @@ export class EmbeddedStore implements ClusterStore {
   }
 
   async leaseGrant(ttl: number, id = 0): Promise<LeaseGrantResponse> {
-    let leaseId = id;
-    if (leaseId === 0) {
-      const gen = this.opts.leaseId ?? (() => 1 + Math.floor(Math.random() * (Number.MAX_SAFE_INTEGER - 1)));
-      // A random 53-bit id collides with a live lease with negligible
-      // probability; a bounded retry covers the rest.
-      for (let attempt = 0; attempt < 16; attempt++) {
-        leaseId = gen();
-        if (this.keyspace.lease(leaseId) === null) break;
-      }
-    }
+    const leaseId = id !== 0 ? id : pickLeaseId((x) => this.keyspace.lease(x) !== null, this.opts.leaseId);
     return (await this.propose({ op: 'leaseGrant', leaseId, ttl: this.lessor.grantTtl(ttl) })) as LeaseGrantResponse;
   }
 

@@ -204,3 +204,19 @@ export class Lessor {
     }
   }
 }
+
+/** Tries at picking an unused lease id before taking the last one drawn. */
+const leaseIdAttemptsMax = 16;
+
+/**
+ * A lease id for a grant that named none: `gen()` (default: a random 53-bit
+ * positive integer) until `taken(id)` is false. A random 53-bit id collides
+ * with a live lease with negligible probability; the bounded retry covers
+ * the rest (a collision left after it fails at apply as a duplicate id).
+ */
+export function pickLeaseId(taken: (id: number) => boolean, gen?: () => number): number {
+  const next = gen ?? (() => 1 + Math.floor(Math.random() * (Number.MAX_SAFE_INTEGER - 1)));
+  let id = next();
+  for (let attempt = 1; attempt < leaseIdAttemptsMax && taken(id); attempt++) id = next();
+  return id;
+}
