@@ -7,8 +7,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** Writes `data` to `file` unless it exists. Returns false when the file was already there. */
-export function writeFileOnce(file: string, data: string | Buffer, mode: number): boolean {
+/** Writes and syncs `data` to a new temporary file beside `file`, with exactly `mode`; returns its path. */
+function writeTemp(file: string, data: string | Buffer, mode: number): string {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
   const fd = fs.openSync(tmp, 'wx', mode);
@@ -20,6 +20,12 @@ export function writeFileOnce(file: string, data: string | Buffer, mode: number)
   }
   // openSync's mode is filtered by the umask; set it exactly.
   fs.chmodSync(tmp, mode);
+  return tmp;
+}
+
+/** Writes `data` to `file` unless it exists. Returns false when the file was already there. */
+export function writeFileOnce(file: string, data: string | Buffer, mode: number): boolean {
+  const tmp = writeTemp(file, data, mode);
   try {
     fs.linkSync(tmp, file);
     return true;
@@ -33,17 +39,7 @@ export function writeFileOnce(file: string, data: string | Buffer, mode: number)
 
 /** Writes `data` to `file`, replacing it atomically (rename) if it exists. */
 export function writeFileReplace(file: string, data: string | Buffer, mode: number): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
-  const fd = fs.openSync(tmp, 'wx', mode);
-  try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.chmodSync(tmp, mode);
-  fs.renameSync(tmp, file);
+  fs.renameSync(writeTemp(file, data, mode), file);
 }
 
 export function readIfExists(file: string): string | undefined {
