@@ -7,7 +7,7 @@
 // not; comparing a member's CPU with the load generator's (same machine,
 // same moment) evens out more of the noise.
 //
-// Usage: npx tsx bench/profile-store.ts [--rows put1,put50,put1000,lget,sget]
+// Usage: npx tsx bench/profile-store.ts [--rows put1,put50,put1000,lget,sget] [--members 1|3|5]
 //          [--seconds 3] [--etcd] [--cpu-prof DIR]
 // --cpu-prof writes a V8 CPU profile per member into DIR/<member>/ (written
 // when the member exits on SIGTERM at the end). Nothing is written to bench/results/.
@@ -43,13 +43,19 @@ async function freePort(): Promise<number> {
 
 /** utime + stime of a process in seconds. */
 function cpuSeconds(pid: number): number {
+  return userSysSeconds(pid).reduce((a, b) => a + b);
+}
+
+/** [utime, stime] of a process in seconds. */
+function userSysSeconds(pid: number): [number, number] {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
+  return [Number(f[11]) / 100, Number(f[12]) / 100];
 }
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'profile-store-'));
-const members = await Promise.all(['m1', 'm2', 'm3'].map(async (n) => ({ n, client: await freePort(), peer: await freePort() })));
+const memberCount = Number(flag('members') ?? 3);
+const members = await Promise.all(['m1', 'm2', 'm3', 'm4', 'm5'].slice(0, memberCount).map(async (n) => ({ n, client: await freePort(), peer: await freePort() })));
 const initial = members.map((m) => `${m.n}=http://127.0.0.1:${m.peer}`).join(',');
 const procs: ChildProcess[] = [];
 const clients: EndpointClient[] = [];
@@ -78,7 +84,7 @@ try {
       '--heartbeat-interval=100', '--election-timeout=1000',
     ];
     // --cpu-prof is refused in NODE_OPTIONS, so it goes on the command line.
-    const nodeFlags = profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(path.resolve(profDir), m.n)}`] : [];
+    const nodeFlags = profDir ? ['--cpu-prof', '--cpu-prof-interval=200', `--cpu-prof-dir=${path.join(path.resolve(profDir), m.n)}`] : [];
     const p = etcd
       ? spawn('/usr/bin/etcd', [...common, '--logger=zap', '--log-outputs=stderr', '--log-level=error'], { stdio: ['ignore', 'ignore', 'pipe'] })
       : spawn(process.execPath, [...nodeFlags, path.join(root, 'bin', 'keelson'), 'store', 'serve', ...common], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -157,13 +163,16 @@ try {
     const row = rows[name];
     if (!row) throw new Error(`unknown row ${name} (one of ${Object.keys(rows).join(', ')})`);
     const cpu0 = procs.map((p) => cpuSeconds(p.pid!));
+    const sys0 = procs.map((p) => userSysSeconds(p.pid!)[1]);
     const me0 = process.cpuUsage();
     const load = os.loadavg()[0]!;
     const r = await closedLoop(row[0], row[1]);
     const cpu1 = procs.map((p) => cpuSeconds(p.pid!));
+    const sys1 = procs.map((p) => userSysSeconds(p.pid!)[1]);
     const me = process.cpuUsage(me0);
+    const sysShare = cpu1.reduce((a, c, i) => a + c - cpu0[i]!, 0);
     const per = (s: number) => ((s / Math.max(1, r.done)) * 1000).toFixed(3).padStart(9);
-    console.log(`${name.padEnd(8)}${r.opsPerSec.toFixed(0).padStart(8)}${r.p50.toFixed(1).padStart(9)}${r.p99.toFixed(1).padStart(9)}${cpu1.map((c, i) => per(c - cpu0[i]!)).join('')}${per((me.user + me.system) / 1e6)}  ${load.toFixed(1)}${r.errors ? `  errors ${r.errors}` : ''}`);
+    console.log(`${name.padEnd(8)}${r.opsPerSec.toFixed(0).padStart(8)}${r.p50.toFixed(1).padStart(9)}${r.p99.toFixed(1).padStart(9)}${cpu1.map((c, i) => per(c - cpu0[i]!)).join('')}${per((me.user + me.system) / 1e6)}  ${load.toFixed(1)}  members' sys share ${(100 * sys1.reduce((a, c, i) => a + c - sys0[i]!, 0) / Math.max(1e-9, sysShare)).toFixed(0)}%${r.errors ? `  errors ${r.errors}` : ''}`);
   }
 } finally {
   await stopAll();
