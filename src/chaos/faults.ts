@@ -8,7 +8,7 @@
 // data, paused ones continue, links heal. Then the schedule waits (bounded)
 // for the cluster to have a leader again before the quiet time starts.
 import type { LocalCluster } from './cluster.ts';
-import type { FaultRec } from './history.ts';
+import type { ElectionTrace, FaultRec } from './history.ts';
 import type { Workload } from './workload.ts';
 
 export const faultKinds = ['kill-leader', 'kill-follower', 'kill-majority', 'pause', 'partition', 'delay', 'loss', 'wipe', 'compact'] as const;
@@ -68,13 +68,16 @@ export async function runPlan(plan: PlannedFault[], r: FaultRunner, faults: Faul
     await sleep(step.quietMs);
     const startMs = r.now();
     let detail: string;
+    const out: InjectOut = {};
     try {
-      detail = await inject(step, r);
+      detail = await inject(step, r, out);
     } catch (e) {
       detail = `failed: ${(e as Error).message}`;
     }
-    const rec: FaultRec = { kind: step.kind, startMs, endMs: r.now(), detail };
+    const rec: FaultRec = { kind: step.kind, startMs, endMs: r.now(), detail, ...(out.election ? { election: out.election } : {}) };
     faults.push(rec);
+    // The fault itself ended above; the election watch may outlast it (bounded by electionWatchMs).
+    if (out.watching) await out.watching;
     r.log(`fault ${step.kind} at ${(startMs / 1000).toFixed(1)} s: ${detail} (${((rec.endMs - startMs) / 1000).toFixed(1)} s)`);
     if (r.cluster) {
       try { await r.cluster.waitHealthy(30_000); } catch (e) { r.log(`after ${step.kind}: ${(e as Error).message}`); }
@@ -82,7 +85,44 @@ export async function runPlan(plan: PlannedFault[], r: FaultRunner, faults: Faul
   }
 }
 
-async function inject(step: PlannedFault, r: FaultRunner): Promise<string> {
+/** How often the survivors are asked for their leader and term after a leader kill, and for how long at most. */
+const electionPollMs = 10;
+const electionWatchMs = 10_000;
+
+/**
+ * Watches the survivors of a leader kill until one names a leader in a
+ * higher term (or electionWatchMs passed): records when the first one stopped
+ * naming the killed leader (its election timeout fired) and when the first
+ * one named the new leader. Only Status calls, on the members still running.
+ */
+async function watchElection(c: LocalCluster, killedName: string, killedId: string, trace: ElectionTrace, now: () => number): Promise<void> {
+  const end = Date.now() + electionWatchMs;
+  while (Date.now() < end) {
+    const survivors = c.running().filter((m) => m.name !== killedName);
+    const answers = await Promise.all(survivors.map((m) => m.client.status(250).then((s) => ({ lead: String(s.leader), term: Number(s.raftTerm) }), () => null)));
+    const at = now();
+    for (const a of answers) {
+      if (!a) continue;
+      trace.polls++;
+      if (trace.detectMs === undefined && (a.lead !== killedId || a.term > trace.oldTerm)) trace.detectMs = at;
+      if (a.term > trace.oldTerm && a.lead !== '0') {
+        trace.detectMs ??= at;
+        trace.electedMs = at;
+        trace.newTerm = a.term;
+        trace.newLeader = c.members.find((m) => m.id === a.lead)?.name ?? a.lead;
+        return;
+      }
+    }
+    await sleep(electionPollMs);
+  }
+}
+
+interface InjectOut {
+  election?: ElectionTrace;
+  watching?: Promise<void>;
+}
+
+async function inject(step: PlannedFault, r: FaultRunner, out: InjectOut = {}): Promise<string> {
   const c = r.cluster;
   if (step.kind === 'compact') {
     const w = r.workload;
@@ -107,7 +147,15 @@ async function inject(step: PlannedFault, r: FaultRunner): Promise<string> {
   switch (step.kind) {
     case 'kill-leader': {
       if (!leader) return 'skipped: no leader';
-      await c.kill(leader);
+      const lm = c.members.find((m) => m.name === leader)!;
+      let oldTerm = 0;
+      try { oldTerm = Number((await lm.client.status(1000)).raftTerm); } catch { /* the trace then counts any term as higher */ }
+      // The signal goes out synchronously inside kill(): killMs is the SIGKILL.
+      const trace: ElectionTrace = { killMs: r.now(), oldTerm, polls: 0 };
+      const killed = c.kill(leader);
+      out.election = trace;
+      if (lm.id) out.watching = watchElection(c, leader, lm.id, trace, r.now);
+      await killed;
       await sleep(step.holdMs);
       c.restart(leader);
       return `SIGKILL leader ${leader}, restarted after ${step.holdMs} ms`;

@@ -115,6 +115,27 @@ export interface FaultRec {
   startMs: number;
   endMs: number;
   detail: string;
+  /** Leader kills: what the surviving members reported after the SIGKILL (see ElectionTrace). */
+  election?: ElectionTrace;
+}
+
+/**
+ * A leader kill as the survivors saw it, from Status polled every few ms
+ * (times in ms on the run's clock). detectMs: the first answer that no
+ * longer named the killed leader or showed a higher term (a follower's
+ * election timeout fired: it dropped the leader to campaign); electedMs: the
+ * first answer naming a leader in a higher term. Absent when not seen
+ * within the watch bound.
+ */
+export interface ElectionTrace {
+  killMs: number;
+  oldTerm: number;
+  detectMs?: number;
+  electedMs?: number;
+  newLeader?: string;
+  newTerm?: number;
+  /** Status answers seen while watching (each poll asks every survivor). */
+  polls: number;
 }
 
 export interface MemberHash {

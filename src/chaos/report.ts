@@ -23,6 +23,24 @@ export interface Availability {
   p50Ms: number | null;
   p99Ms: number | null;
   maxMs: number | null;
+  /**
+   * Every leader kill split in three, where the survivors' Status answers
+   * were recorded (ms): detection (SIGKILL until a survivor stopped naming the
+   * killed leader: its election timeout fired), election (until a survivor
+   * named a leader in a higher term), clients (until the first write invoked
+   * after the SIGKILL succeeded). Null parts were not observed.
+   */
+  kills: KillSplit[];
+  split: { part: 'detection' | 'election' | 'clients'; p50Ms: number | null; p99Ms: number | null; maxMs: number | null }[];
+}
+
+export interface KillSplit {
+  atMs: number;
+  totalMs: number | null;
+  detectionMs: number | null;
+  electionMs: number | null;
+  clientsMs: number | null;
+  newLeader?: string;
 }
 
 export interface Report {
@@ -49,18 +67,32 @@ const isWrite = (op: KvOp) => op.kind === 'put' || op.kind === 'cas' || op.kind 
 export function availability(h: History): Availability {
   const writes = h.kv.filter((o) => isWrite(o) && o.outcome === 'ok' && o.lease === undefined).sort((a, b) => a.invokeMs - b.invokeMs);
   const recoveriesMs: (number | null)[] = [];
+  const kills: KillSplit[] = [];
   for (const f of h.faults) {
     if (f.kind !== 'kill-leader' || f.detail.startsWith('skipped') || f.detail.startsWith('failed')) continue;
-    const first = writes.find((w) => w.invokeMs >= f.startMs);
-    recoveriesMs.push(first ? Math.round(first.returnMs - f.startMs) : null);
+    // From the SIGKILL itself where it was recorded (the fault starts a Status call earlier, finding the leader).
+    const killMs = f.election?.killMs ?? f.startMs;
+    const first = writes.find((w) => w.invokeMs >= killMs);
+    const total = first ? Math.round(first.returnMs - killMs) : null;
+    recoveriesMs.push(total);
+    const e = f.election;
+    const detectionMs = e?.detectMs !== undefined ? Math.round(e.detectMs - killMs) : null;
+    const electionMs = e?.detectMs !== undefined && e.electedMs !== undefined ? Math.round(e.electedMs - e.detectMs) : null;
+    const clientsMs = first && e?.electedMs !== undefined ? Math.round(first.returnMs - e.electedMs) : null;
+    kills.push({ atMs: Math.round(killMs), totalMs: total, detectionMs, electionMs, clientsMs, ...(e?.newLeader ? { newLeader: e.newLeader } : {}) });
   }
-  const known = recoveriesMs.filter((x): x is number => x !== null).sort((a, b) => a - b);
-  const missing = recoveriesMs.some((x) => x === null);
+  const stats = (xs: (number | null)[]) => {
+    const known = xs.filter((x): x is number => x !== null).sort((a, b) => a - b);
+    const missing = xs.some((x) => x === null);
+    return { p50Ms: quantile(known, 0.5), p99Ms: missing ? null : quantile(known, 0.99), maxMs: missing ? null : (known[known.length - 1] ?? null) };
+  };
+  const parts = ['detection', 'election', 'clients'] as const;
+  const key = { detection: 'detectionMs', election: 'electionMs', clients: 'clientsMs' } as const;
   return {
     recoveriesMs,
-    p50Ms: quantile(known, 0.5),
-    p99Ms: missing ? null : quantile(known, 0.99),
-    maxMs: missing ? null : (known[known.length - 1] ?? null),
+    ...stats(recoveriesMs),
+    kills,
+    split: kills.length === 0 ? [] : parts.map((part) => ({ part, ...stats(kills.map((k) => k[key[part]])) })),
   };
 }
 
@@ -117,6 +149,7 @@ export function summaryText(r: Report): string {
   const a = r.availability;
   L.push(`availability: ${a.recoveriesMs.length} leader kills; writes resumed after p50 ${ms(a.p50Ms)}, p99 ${ms(a.p99Ms)}, max ${ms(a.maxMs)}` +
     (a.recoveriesMs.length ? ` (each: ${a.recoveriesMs.map((x) => (x === null ? 'never' : x)).join(', ')})` : ''));
+  for (const p of a.split ?? []) L.push(`  ${p.part.padEnd(10)} p50 ${ms(p.p50Ms)}, p99 ${ms(p.p99Ms)}, max ${ms(p.maxMs)}`);
   L.push('checks:');
   for (const c of r.checks) {
     L.push(`  ${c.checker.padEnd(16)} ${c.violations === 0 ? 'ok' : `${c.violations} VIOLATION(S)`}  (${c.checked} checked${c.inconclusive.length ? `, ${c.inconclusive.length} inconclusive` : ''})`);

@@ -54,6 +54,29 @@ test('availability: time from each leader kill to the first write invoked after 
   assert.ok(summaryText(report).includes('3 leader kills'));
 });
 
+test('availability: each leader kill split into detection, election and client recovery, measured from the SIGKILL', () => {
+  const w = (id: number, t0: number, t1: number) => ({ id, client: 0, kind: 'put' as const, key: 'k', value: `${id}`, invokeMs: t0, returnMs: t1, outcome: 'ok' as const });
+  const h: History = {
+    // #2 was invoked after the fault started but before the SIGKILL: it does not count.
+    kv: [w(1, 0, 5), w(2, 1005, 1010), w(3, 1020, 2500), w(4, 6100, 6300)],
+    watches: [], leases: [], prefix: 'k',
+    faults: [
+      { kind: 'kill-leader', startMs: 1000, endMs: 2000, detail: 'SIGKILL leader m1', election: { killMs: 1010, oldTerm: 2, detectMs: 2210, electedMs: 2230, newLeader: 'm2', newTerm: 3, polls: 100 } },
+      // Not observed: the split has no parts, the total still counts.
+      { kind: 'kill-leader', startMs: 6000, endMs: 7000, detail: 'SIGKILL leader m2', election: { killMs: 6000, oldTerm: 3, polls: 4 } },
+    ],
+  };
+  const a = availability(h);
+  assert.equal(a.recoveriesMs, [1490, 300]);
+  assert.equal(a.kills[0], { atMs: 1010, totalMs: 1490, detectionMs: 1200, electionMs: 20, clientsMs: 270, newLeader: 'm2' });
+  assert.equal(a.kills[1], { atMs: 6000, totalMs: 300, detectionMs: null, electionMs: null, clientsMs: null });
+  assert.equal(a.split.map((p) => p.part), ['detection', 'election', 'clients']);
+  assert.is(a.split[0]!.p50Ms, 1200);
+  assert.is(a.split[0]!.p99Ms, null, 'a part not observed for every kill has no p99');
+  const text = summaryText(buildReport({ target: 't', members: 3, seed: 1, durationS: 7, faults: ['kill-leader'], endpoints: [], plan: [], notes: [] }, h, []));
+  assert.ok(/detection\s+p50 1200 ms/.test(text), text);
+});
+
 test('a 30-minute history (hundreds of thousands of operations) builds its report and timeline', () => {
   const kv: History['kv'] = [];
   for (let i = 0; i < 400_000; i++) {
