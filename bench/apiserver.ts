@@ -1,19 +1,22 @@
-// API server benchmarks, on the embedded store (or --store local):
-//   creates   pod creates/s and latency percentiles with N concurrent HTTP clients
-//   list      LIST of 10,000 and 100,000 pods over HTTP, served from the watch cache
+// API server benchmarks, on the embedded store (or --store local), against
+// the full server (HTTPS, bearer-token authentication, RBAC, admission):
+//   creates   pod creates with N concurrent HTTPS clients, twice: closed loop
+//             (each client waits for its answer: the most the server does) and
+//             open loop at --rate creates/s (latency counted from when each
+//             create was due), with the server's CPU ms per create
+//   list      LIST of 10,000 and 100,000 pods over HTTPS, served from the watch cache
 //   fanout    watch fan-out: W in-process watchers of one resource, events delivered per second
 // The machine is shared, so the load average is recorded with the numbers.
 //
-// Usage: npm run bench:apiserver [-- --store embedded|local --clients 100 --seconds 10
-//        --list 10000,100000 --watchers 1000 --events 200 --only creates,list,fanout]
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// Usage: npm run bench:apiserver [-- --store embedded|local --clients 100 --seconds 10 --warmup 2
+//        --rate 2000 --list 10000,100000 --watchers 1000 --events 200 --only creates,list,fanout]
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import http from 'node:http';
+import https from 'node:https';
 import { fileURLToPath } from 'node:url';
-import { serve } from '../src/apiserver/http/adapter.ts';
-import { ApiServer } from '../src/apiserver/server.ts';
+import { startStandalone } from '../src/apiserver/standalone.ts';
 import { EmbeddedStore } from '../src/store/embedded.ts';
 import { LocalKeyspaceStore } from '../src/store/local.ts';
 import type { Store } from '../src/store/store.ts';
@@ -23,49 +26,107 @@ for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.repla
 const storeKind = args.get('store') ?? 'embedded';
 const clients = Number(args.get('clients') ?? 100);
 const seconds = Number(args.get('seconds') ?? 10);
+const warmupSeconds = Number(args.get('warmup') ?? 2);
+/** The open-loop create rate (the target's 2,000 creates/s). */
+const rate = Number(args.get('rate') ?? 2000);
 const listSizes = (args.get('list') ?? '10000,100000').split(',').map(Number);
 const watchers = Number(args.get('watchers') ?? 1000);
 const fanoutEvents = Number(args.get('events') ?? 200);
 const only = new Set((args.get('only') ?? 'creates,list,fanout').split(','));
 
-/** The create load generator (plain JavaScript, run with node -e): CLIENTS loops POSTing pods for SECONDS. */
+/**
+ * The create load generator (plain JavaScript, run with node -e), a client of
+ * the HTTPS listener with a bearer token, as a controller would be. MODE
+ * "closed": CLIENTS loops each POST a pod and wait for the answer, for
+ * SECONDS (the most the server does). MODE "open": pods are due at RATE per
+ * second whatever the server does, sent over at most CLIENTS connections; the
+ * latency of each counts from when it was due, so time spent waiting for a
+ * free connection is latency too. A create that waits more than
+ * QUEUE_MAX behind the others is counted as dropped rather than queued.
+ * WARMUP seconds at the start are run but not counted.
+ */
 const createClient = `
-const http = require('node:http');
-const url = process.env.URL, clients = Number(process.env.CLIENTS), seconds = Number(process.env.SECONDS);
-const agent = new http.Agent({ keepAlive: true, maxSockets: clients + 4 });
-const lat = []; let errors = 0; let seq = 0;
-function post(body) {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
-    req.on('error', reject); req.end(body);
+const https = require('node:https');
+const env = process.env;
+const url = env.URL, clients = Number(env.CLIENTS), seconds = Number(env.SECONDS), warmup = Number(env.WARMUP);
+const mode = env.MODE, rate = Number(env.RATE), queueMax = Number(env.QUEUE_MAX);
+const agent = new https.Agent({ keepAlive: true, maxSockets: clients, ca: env.CA });
+const headers = { 'content-type': 'application/json', authorization: 'Bearer ' + env.TOKEN };
+const lat = []; let errors = 0, dropped = 0, seq = 0, firstError = '';
+function body() {
+  return JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p-' + env.TAG + '-' + (seq++), labels: { app: 'bench' } }, spec: { containers: [{ name: 'c', image: 'registry.example/app:1.0' }] } });
+}
+function post(b) {
+  return new Promise((resolve) => {
+    const req = https.request(url, { method: 'POST', agent, headers: { ...headers, 'content-length': Buffer.byteLength(b) } }, (res) => {
+      let text = ''; res.on('data', (c) => { if (res.statusCode !== 201 && text.length < 500) text += c; });
+      res.on('end', () => resolve(res.statusCode === 201 ? '' : res.statusCode + ' ' + text));
+    });
+    req.on('error', (e) => resolve(String(e))); req.end(b);
+  });
+}
+function record(counted, due, err) {
+  if (!counted) return;
+  if (err) { errors++; firstError ||= err; }
+  lat.push(performance.now() - due);
+}
+async function closed(t0, end) {
+  await Promise.all(Array.from({ length: clients }, async () => {
+    while (performance.now() < end) {
+      const s = performance.now();
+      const err = await post(body());
+      record(s >= t0, s, err);
+    }
+  }));
+}
+function open(t0, end) {
+  return new Promise((resolve) => {
+    const start = performance.now(), total = Math.round((end - start) / 1000 * rate);
+    const waiting = []; let issued = 0, inflight = 0;
+    const pump = () => {
+      while (inflight < clients && waiting.length) {
+        const due = waiting.shift(); inflight++;
+        post(body()).then((err) => { inflight--; record(due >= t0, due, err); pump(); if (issued >= total && inflight === 0 && !waiting.length) resolve(); });
+      }
+    };
+    const tick = () => {
+      const now = performance.now();
+      while (issued < total && start + issued * 1000 / rate <= now) {
+        const due = start + issued * 1000 / rate; issued++;
+        if (waiting.length >= queueMax) { if (due >= t0) dropped++; continue; }
+        waiting.push(due);
+      }
+      pump();
+      if (issued < total) setTimeout(tick, 1);
+      else if (inflight === 0 && !waiting.length) resolve();
+    };
+    tick();
   });
 }
 (async () => {
-  const end = performance.now() + seconds * 1000, t0 = performance.now();
-  await Promise.all(Array.from({ length: clients }, async () => {
-    while (performance.now() < end) {
-      const name = 'p-' + process.pid + '-' + (seq++);
-      const body = JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app: 'bench' } }, spec: { containers: [{ name: 'c', image: 'registry.example/app:1.0' }] } });
-      const s = performance.now();
-      const code = await post(body);
-      if (code !== 201) errors++;
-      lat.push(performance.now() - s);
-    }
-  }));
+  const start = performance.now(), t0 = start + warmup * 1000, end = t0 + seconds * 1000;
+  const cpu0 = process.cpuUsage();
+  if (mode === 'open') await open(t0, end); else await closed(t0, end);
   const el = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   lat.sort((a, b) => a - b);
-  const p = (q) => +lat[Math.min(lat.length - 1, Math.floor(q / 100 * lat.length))].toFixed(2);
+  const p = (q) => lat.length ? +lat[Math.min(lat.length - 1, Math.floor(q / 100 * lat.length))].toFixed(2) : null;
   agent.destroy();
-  process.stdout.write(JSON.stringify({ clients, seconds: +el.toFixed(2), created: lat.length - errors, errors, perSecond: Math.round((lat.length - errors) / el), latencyMs: { p50: p(50), p90: p(90), p99: p(99), max: +lat[lat.length - 1].toFixed(2) } }));
+  const out = { mode, clients, seconds: +el.toFixed(2), created: lat.length - errors, errors, dropped, perSecond: Math.round((lat.length - errors) / el),
+    latencyMs: { p50: p(50), p90: p(90), p99: p(99), max: lat.length ? +lat[lat.length - 1].toFixed(2) : null }, clientCpuSeconds: +((cpu.user + cpu.system) / 1e6).toFixed(2) };
+  if (mode === 'open') Object.assign(out, { ratePerSecond: rate });
+  if (firstError) Object.assign(out, { firstError });
+  Object.assign(out, { requestsTotal: seq });
+  process.stdout.write(JSON.stringify(out));
 })();
 `;
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: clients + 4 });
-
-/** One HTTP request on the keep-alive agent (lighter than fetch, so the client costs less of the shared CPU). */
+/** One HTTPS request as the bench user on the keep-alive agent (lighter than fetch, so the client costs less of the shared CPU). */
 function call(url: string, method: string, body?: string): Promise<{ status: number; bytes: number }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, agent, headers: body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {} }, (res) => {
+    const headers: Record<string, string | number> = { authorization: `Bearer ${benchToken}` };
+    if (body) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    const req = https.request(url, { method, agent, headers }, (res) => {
       let bytes = 0;
       res.on('data', (c: Buffer) => { bytes += c.length; });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
@@ -99,22 +160,64 @@ const results: Record<string, unknown> = {
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'keelson-bench-api-'));
 const store = await open(dir);
-const api = new ApiServer({ store, bookmarkIntervalMs: 0, inflightPerClientMax: 10_000 });
-await api.start();
-const served = await serve(api, { port: 0 });
-await api.handle({ method: 'POST', url: '/api/v1/namespaces', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'bench' } })) });
+// The whole server as `keelson apiserver` runs it: HTTPS, token authentication,
+// RBAC, the default admission chain. The bench client is an ordinary user
+// (not system:masters), so every request is authorized by RBAC rules.
+const benchToken = 'bench-token-0123456789abcdef';
+const tokenFile = path.join(dir, 'tokens.csv');
+writeFileSync(tokenFile, `${benchToken},bench-client,bench-client-uid\n`);
+const standalone = await startStandalone({ store, dataDir: path.join(dir, 'api'), port: 0, tokenFile, insecurePort: 0, bookmarkIntervalMs: 0 });
+const api = standalone.api;
+const ca = readFileSync(path.join(dir, 'api', 'pki', 'ca.crt'), 'utf8');
+const adminUser = { username: 'system:admin', groups: ['system:masters', 'system:authenticated'] };
+const admin = async (method: string, url: string, obj: unknown) => {
+  const r = await api.handle({ method, url, headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(obj)), trustedUser: adminUser });
+  if (r.status >= 300) throw new Error(`${method} ${url}: ${r.status} ${r.body}`);
+};
+await admin('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'bench' } });
+await admin('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', {
+  apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'bench-pods' },
+  rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['create', 'get', 'list', 'watch'] }],
+});
+await admin('POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+  apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'bench-pods' },
+  roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'bench-pods' }, subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: 'bench-client' }],
+});
+await api.registry('rbac.authorization.k8s.io', 'clusterrolebindings')!.cache.syncToStore();
+const agent = new https.Agent({ keepAlive: true, maxSockets: 8, ca });
+const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+
+/** One run of the load generator in its own process (so that it does not share the server's event loop), with the server's CPU per request. */
+async function createRun(mode: 'closed' | 'open', tag: string): Promise<Record<string, unknown>> {
+  const cpu0 = cpuMs();
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', createClient], {
+      env: {
+        ...process.env, URL: `${standalone.url}/api/v1/namespaces/bench/pods`, CA: ca, TOKEN: benchToken, TAG: tag, MODE: mode,
+        CLIENTS: String(clients), SECONDS: String(seconds), WARMUP: String(warmupSeconds), RATE: String(rate), QUEUE_MAX: String(rate * 2),
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let text = '';
+    child.stdout.on('data', (d) => { text += d; });
+    child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`load generator exited ${code}`))));
+  });
+  const r = JSON.parse(out);
+  const serverCpuMs = cpuMs() - cpu0;
+  return { ...r, serverCpuMsPerCreate: +(serverCpuMs / r.requestsTotal).toFixed(3), loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))) };
+}
 
 try {
   if (only.has('creates')) {
-    // The load generator runs in its own process, so that it does not share the server's event loop.
-    const out = await new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, ['-e', createClient], { env: { ...process.env, URL: `${served.url}/api/v1/namespaces/bench/pods`, CLIENTS: String(clients), SECONDS: String(seconds) }, stdio: ['ignore', 'pipe', 'inherit'] });
-      let text = '';
-      child.stdout.on('data', (d) => { text += d; });
-      child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`load generator exited ${code}`))));
-    });
-    results.creates = { ...JSON.parse(out), loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))) };
-    console.log('creates', JSON.stringify(results.creates));
+    const closed = await createRun('closed', 'c');
+    console.log('creates closed', JSON.stringify(closed));
+    const openLoop = await createRun('open', 'o');
+    console.log('creates open', JSON.stringify(openLoop));
+    results.creates = {
+      target: `p99 <= 50 ms at ${rate} creates/s with ${clients} clients`,
+      closedLoop: closed, openLoop,
+      met: openLoop.errors === 0 && openLoop.dropped === 0 && (openLoop as any).perSecond >= rate * 0.98 && (openLoop as any).latencyMs.p99 !== null && (openLoop as any).latencyMs.p99 <= 50,
+    };
   }
 
   if (only.has('list')) {
@@ -140,7 +243,7 @@ try {
       let bytes = 0;
       for (let rep = 0; rep < 3; rep++) {
         const t0 = performance.now();
-        const r = await call(`${served.url}/api/v1/namespaces/${ns}/pods`, 'GET');
+        const r = await call(`${standalone.url}/api/v1/namespaces/${ns}/pods`, 'GET');
         bytes = r.bytes;
         times.push(performance.now() - t0);
       }
@@ -156,7 +259,7 @@ try {
     const streams = [];
     const rv = api.registry('', 'configmaps')!.cache.rev;
     for (let i = 0; i < watchers; i++) {
-      const r = await api.handle({ method: 'GET', url: `/api/v1/namespaces/bench/configmaps?watch=true&resourceVersion=${rv}`, headers: {} });
+      const r = await api.handle({ method: 'GET', url: `/api/v1/namespaces/bench/configmaps?watch=true&resourceVersion=${rv}`, headers: {}, trustedUser: adminUser });
       streams.push(r.stream!);
     }
     let delivered = 0;
@@ -175,7 +278,7 @@ try {
     const t0 = performance.now();
     for (let i = 0; i < fanoutEvents; i += 50) {
       await Promise.all(Array.from({ length: Math.min(50, fanoutEvents - i) }, (_, j) =>
-        api.handle({ method: 'POST', url: '/api/v1/namespaces/bench/configmaps', headers: { 'content-type': 'application/json' }, body: body(i + j) })));
+        api.handle({ method: 'POST', url: '/api/v1/namespaces/bench/configmaps', headers: { 'content-type': 'application/json' }, body: body(i + j), trustedUser: adminUser })));
     }
     const written = performance.now();
     while (delivered < want && performance.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 5));
@@ -187,13 +290,15 @@ try {
   }
 } finally {
   agent.destroy();
-  await served.close();
-  await api.stop();
+  await standalone.close();
   await store.close();
   rmSync(dir, { recursive: true, force: true });
 }
 
-const out = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
-mkdirSync(out, { recursive: true });
-writeFileSync(path.join(out, `apiserver-${storeKind}.json`), JSON.stringify(results, null, 2) + '\n');
+// Only a run of every part replaces the recorded results (a partial run is printed).
+if (!args.has('only') || args.has('write')) {
+  const out = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(path.join(out, `apiserver-${storeKind}.json`), JSON.stringify(results, null, 2) + '\n');
+}
 console.log(JSON.stringify(results, null, 2));
