@@ -25,7 +25,7 @@ import { ApiMetrics } from './metrics.ts';
 import { OpenApi } from './openapi/documents.ts';
 import { unknownFieldPaths } from './openapi/schemas.ts';
 import { list as listObjects, listBody, watch as watchObjects } from './registry/list.ts';
-import { apiVersionOf, Registry, type AdmissionHook, type AdmissionOp, type DeleteOptionsBody, type ValueTransformer } from './registry/registry.ts';
+import { apiVersionOf, Registry, responseJson, type AdmissionHook, type AdmissionOp, type DeleteOptionsBody, type ValueTransformer } from './registry/registry.ts';
 import * as patchLib from './patch/index.ts';
 import type { PatchLib } from './registry/stand-ins.ts';
 import { builtinResources } from './resources/index.ts';
@@ -188,7 +188,8 @@ export class ApiServer {
         admission: this.admission,
         unknownFields: (def, obj) => unknownFieldPaths(def.schemaName, obj),
         trackManagedFields: (old, obj, def, ctx, subresource) => this.patch.updateManagedFields(old, obj, {
-          manager: ctx.fieldManager ?? 'unknown', operation: 'Update', kind: { group: def.group, version: def.version, kind: def.kind }, now: rfc3339(ctx.now),
+          // The registry hands over its own working copy, so managedFields are set on it in place.
+          manager: ctx.fieldManager ?? 'unknown', operation: 'Update', kind: { group: def.group, version: def.version, kind: def.kind }, now: rfc3339(ctx.now), owned: true,
           ...(subresource ? { subresource } : {}),
         }) as KObject,
         transformer: opts.transformerFor?.(d.group, d.resource) ?? null,
@@ -617,7 +618,7 @@ export class ApiServer {
   private async respondObject(status: number, def: ResourceDef, obj: KObject, neg: Negotiated, q: URLSearchParams): Promise<ApiResponse> {
     if (neg.as === 'Table') return json(status, toTable(def, [obj], { resourceVersion: obj.metadata?.resourceVersion }, includeObject(q), this.clock()), {}, neg.contentType);
     if (neg.as === 'PartialObjectMetadata') return json(status, { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: obj.metadata }, {}, neg.contentType);
-    return json(status, obj);
+    return json(status, responseJson(obj) ?? obj);
   }
 
   private async patchObject(req: ApiRequest, reg: Registry, def: ResourceDef, ns: string, info: RequestInfo, ctx: OpContext, q: URLSearchParams, neg: Negotiated): Promise<ApiResponse> {

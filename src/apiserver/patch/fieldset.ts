@@ -84,12 +84,25 @@ export class FieldSet {
   }
 
   toFieldsV1(): JsonObject {
-    const out: JsonObject = {};
-    if (this.member && this.children.size > 0) out['.'] = {};
-    for (const k of sortedKeys(this.children)) {
-      const c = this.children.get(k)!;
-      if (!c.isEmpty()) out[k] = c.toFieldsV1();
+    return this.fieldsV1Node() ?? {};
+  }
+
+  /** FieldsV1 of this node, or undefined when it holds no path (one walk, instead of an isEmpty walk under every node). */
+  private fieldsV1Node(): JsonObject | undefined {
+    let out: JsonObject | undefined;
+    if (this.children.size > 0) {
+      const keys = this.children.size === 1 ? [...this.children.keys()] : sortedKeys(this.children);
+      for (const k of keys) {
+        const c = this.children.get(k)!.fieldsV1Node();
+        if (c === undefined) continue;
+        if (!out) {
+          out = {};
+          if (this.member) out['.'] = {};
+        }
+        out[k] = c;
+      }
     }
+    if (!out && this.member) out = this.children.size > 0 ? { '.': {} } : {};
     return out;
   }
 

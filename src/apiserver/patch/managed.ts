@@ -54,6 +54,8 @@ export interface UpdateOptions {
   kind: GroupVersionKind;
   now: string;
   subresource?: string;
+  /** The caller gives newObj away: its managedFields are set in place and it is returned, instead of a copy. */
+  owned?: boolean;
 }
 
 interface Manager {
@@ -381,7 +383,7 @@ function isResetRequest(mf: unknown): boolean {
  */
 export function updateManagedFields(oldObj: object | null, newObj: object, opts: UpdateOptions): object {
   if (opts.operation !== 'Update') throw errors.internal(`updateManagedFields: unexpected operation ${String(opts.operation)}`);
-  const out = cloneJson(newObj) as JsonObject;
+  const out = (opts.owned ? newObj : cloneJson(newObj)) as JsonObject;
   if (out.metadata !== undefined && !isObject(out.metadata)) return out;
   const newMf = isObject(out.metadata) ? out.metadata.managedFields : undefined;
   const oldMf = oldObj !== null && isObject((oldObj as JsonObject).metadata) ? ((oldObj as JsonObject).metadata as JsonObject).managedFields : undefined;
@@ -397,7 +399,8 @@ export function updateManagedFields(oldObj: object | null, newObj: object, opts:
   const schema = schemaOf(opts.kind);
   const apiVersion = apiVersionOf(opts.kind);
   const cmp = compareObjects(trackable(oldObj ?? {}), trackable(out), schema);
-  let changed = cmp.added.union(cmp.modified);
+  // cmp is ours alone: a create (nothing modified) hands its added set over instead of copying it.
+  let changed = cmp.modified.isEmpty() ? cmp.added : cmp.added.union(cmp.modified);
   if (written) {
     // managedFields written with the object declare who owns what, and that
     // declaration stands for the fields it names: the writer gets only the
@@ -407,15 +410,20 @@ export function updateManagedFields(oldObj: object | null, newObj: object, opts:
     for (const m of managers) declared.addAll(m.set);
     changed = changed.difference(declared);
   }
-  for (const m of managers) m.set = m.set.difference(changed).difference(cmp.removed);
+  const removed = cmp.removed.isEmpty() ? undefined : cmp.removed;
+  for (const m of managers) {
+    m.set = m.set.difference(changed);
+    if (removed) m.set = m.set.difference(removed);
+  }
   if (!changed.isEmpty()) {
     const id = identity({ manager: opts.manager, operation: 'Update', apiVersion, subresource: opts.subresource });
     let self = managers.find((m) => identity(m) === id);
-    if (!self) {
-      self = { manager: opts.manager, operation: 'Update', apiVersion, subresource: opts.subresource, set: new FieldSet() };
+    if (self) self.set.addAll(changed);
+    else {
+      // changed is not used after this, so a new entry takes it as its set.
+      self = { manager: opts.manager, operation: 'Update', apiVersion, subresource: opts.subresource, set: changed };
       managers.push(self);
     }
-    self.set.addAll(changed);
     self.apiVersion = apiVersion;
     self.time = opts.now;
   }

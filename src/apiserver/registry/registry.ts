@@ -22,6 +22,7 @@ import { rfc3339, type OpContext } from '../context.ts';
 import { errors, StatusError } from '../errors.ts';
 import { validateName } from '../resources/common.ts';
 import { fieldCause, type KObject, type ResourceDef } from '../resources/types.ts';
+import { cloneJson } from '../patch/json.ts';
 import { WatchCache } from '../watchcache/cache.ts';
 
 /** Attempts of a read-modify-write against concurrent writers before a 409. */
@@ -69,8 +70,11 @@ export function apiVersionOf(def: { group: string; version: string }): string {
   return def.group ? `${def.group}/${def.version}` : def.version;
 }
 
+// Objects here are JSON values: a plain JSON copy is several times cheaper
+// than structuredClone (which walks for every type it could meet), and it
+// keeps a "__proto__" key an own property.
 function clone<T>(o: T): T {
-  return structuredClone(o);
+  return cloneJson(o);
 }
 
 // A write that changes nothing but resourceVersion and managedFields timestamps
@@ -90,6 +94,68 @@ function sameExceptVolatile(a: KObject, b: KObject): boolean {
     return JSON.stringify({ ...o, metadata: m });
   };
   return strip(a) === strip(b);
+}
+
+/** The stored JSON of an object (without metadata.resourceVersion), and where its metadata object ends. */
+interface StoredText {
+  json: string;
+  /** Index of the closing brace of metadata in json; -1 without metadata. */
+  metaEnd: number;
+  metaEmpty: boolean;
+}
+
+/**
+ * The JSON text JSON.stringify gives for the object without
+ * metadata.resourceVersion (the stored form), built key by key so that the
+ * place of metadata is known: the answer to the write is then that text
+ * with the resourceVersion put in, not a second serialization.
+ */
+function storedText(obj: KObject): StoredText {
+  let json = '{';
+  let metaEnd = -1;
+  let metaEmpty = true;
+  for (const k of Object.keys(obj)) {
+    let v: unknown = obj[k];
+    if (k === 'metadata' && v !== null && typeof v === 'object') {
+      const m = { ...(v as Record<string, unknown>) };
+      delete m.resourceVersion;
+      v = m;
+    }
+    const j = JSON.stringify(v);
+    if (j === undefined) continue;
+    if (json.length > 1) json += ',';
+    json += `${JSON.stringify(k)}:`;
+    if (k === 'metadata' && j[0] === '{') {
+      metaEnd = json.length + j.length - 1;
+      metaEmpty = j === '{}';
+    }
+    json += j;
+  }
+  return { json: json + '}', metaEnd, metaEmpty };
+}
+
+/** The JSON text of objects the registry just wrote, for the answer to that write (see responseJson). */
+const writtenJson = new WeakMap<object, string>();
+
+/** Sets the resourceVersion of a just-written object and remembers its JSON text, which is the stored text with the resourceVersion last in metadata (where the assignment puts it). */
+function written(obj: KObject, text: StoredText, revision: number): KObject {
+  const rv = String(revision);
+  const m = obj.metadata!;
+  delete m.resourceVersion;
+  m.resourceVersion = rv;
+  if (text.metaEnd >= 0) {
+    writtenJson.set(obj, `${text.json.slice(0, text.metaEnd)}${text.metaEmpty ? '' : ','}"resourceVersion":${JSON.stringify(rv)}${text.json.slice(text.metaEnd)}`);
+  }
+  return obj;
+}
+
+/**
+ * JSON.stringify(obj) for an object a registry write returned, without
+ * serializing it again; undefined for any other object. Objects a write
+ * returns are not changed afterwards (they go straight into the answer).
+ */
+export function responseJson(obj: object): string | undefined {
+  return writtenJson.get(obj);
 }
 
 /**
@@ -140,11 +206,10 @@ export class Registry {
     return obj;
   }
 
-  private encode(key: Buffer, obj: KObject): Buffer {
-    const m = { ...obj.metadata };
-    delete m.resourceVersion;
-    const plain = Buffer.from(JSON.stringify({ ...obj, metadata: m }));
-    return this.deps.transformer ? this.deps.transformer.encrypt(plain, key.toString()) : plain;
+  private encode(key: Buffer, obj: KObject): { value: Buffer; text: StoredText } {
+    const text = storedText(obj);
+    const plain = Buffer.from(text.json);
+    return { value: this.deps.transformer ? this.deps.transformer.encrypt(plain, key.toString()) : plain, text };
   }
 
   /** Reads one object from the store (linearizable), or null. */
@@ -261,14 +326,14 @@ export class Registry {
     const out = this.deps.trackManagedFields && !ctx.skipManagedFields ? this.deps.trackManagedFields(null, obj, this.def, ctx, subresource) : obj;
     if (ctx.dryRun) return out;
     const key = Buffer.from(this.key(namespace, m.name));
+    const enc = this.encode(key, out);
     const r = await this.store.txn({
       compare: [{ key, target: 'version', result: 'equal', number: 0 }],
-      success: [{ op: 'put', key, value: this.encode(key, out) }],
+      success: [{ op: 'put', key, value: enc.value }],
       failure: [],
     });
     if (!r.succeeded) throw errors.alreadyExists(this.def.group, this.def.resource, m.name);
-    out.metadata!.resourceVersion = String(r.header.revision);
-    return out;
+    return written(out, enc.text, r.header.revision);
   }
 
   /**
@@ -292,14 +357,14 @@ export class Registry {
       return next;
     }
     if (sameExceptVolatile(next, cur.obj)) return cur.obj; // a no-op write is not written (no new revision)
+    const enc = this.encode(key, next);
     const r = await this.store.txn({
       compare: [{ key, target: 'mod', result: 'equal', number: cur.modRevision }],
-      success: [{ op: 'put', key, value: this.encode(key, next) }],
+      success: [{ op: 'put', key, value: enc.value }],
       failure: [],
     });
     if (!r.succeeded) return null;
-    next.metadata!.resourceVersion = String(r.header.revision);
-    return next;
+    return written(next, enc.text, r.header.revision);
   }
 
   /** Builds the next version from a client's full object (PUT) for the main resource or the status subresource. */
@@ -453,7 +518,7 @@ export class Registry {
       if (ctx.dryRun) return { obj: next, deleted: false };
       const r = await this.store.txn({
         compare: [{ key, target: 'mod', result: 'equal', number: cur.modRevision }],
-        success: [{ op: 'put', key, value: this.encode(key, next) }],
+        success: [{ op: 'put', key, value: this.encode(key, next).value }],
         failure: [],
       });
       if (!r.succeeded) continue;
