@@ -263,6 +263,33 @@ void Raft::tickElection() {
   if (promotable() && electionElapsed_ >= randomizedElectionTimeout_) {
     electionElapsed_ = 0;
     hup(opts_.preVote ? CampaignType::kPreElection : CampaignType::kElection);
+    return;
+  }
+  // A voter that heard from a leader within the election timeout ignores
+  // (pre-)vote requests without answering (the lease in stepOne). When the
+  // leader has died, the survivors' leases end within about a tick of each
+  // other, so the first survivor to campaign may find another one still
+  // inside its lease; nothing would ask that voter again before this
+  // member's next election timeout (up to twice the timeout later). So an
+  // open campaign asks the voters that have not answered again, once per
+  // heartbeat interval. Liveness only: a re-sent request is the same request
+  // (term, last log position), answered as the first one would be.
+  if ((role_ == Role::kPreCandidate || role_ == Role::kCandidate) && opts_.heartbeatTicks > 0 &&
+      electionElapsed_ % opts_.heartbeatTicks == 0)
+    resendVoteRequests();
+}
+
+void Raft::resendVoteRequests() {
+  bool pre = role_ == Role::kPreCandidate;
+  for (Id id : config_.allVoters()) {
+    if (id == id_ || votes_.count(id) != 0) continue;
+    Message m;
+    m.type = pre ? MsgType::kPreVote : MsgType::kVote;
+    m.to = id;
+    m.term = pre ? term_ + 1 : term_;
+    m.index = log_.lastIndex();
+    m.logTerm = log_.lastTerm();
+    send(m);
   }
 }
 

@@ -196,6 +196,7 @@ class Raft {
   void tickHeartbeat();
   void hup(CampaignType t);
   void campaignAs(CampaignType t);
+  void resendVoteRequests();
   VoteResult poll(Id id, bool granted);
   bool promotable() const;
   bool hasUnappliedConfChanges() const;

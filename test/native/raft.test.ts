@@ -132,6 +132,70 @@ test('check-quorum lease: followers that hear from a leader ignore a higher-term
   assert.is(c.node(f).status().term, term, 'vote inside the lease is ignored');
 });
 
+test('pre-vote: a survivor still in its leader lease when the first request came grants the one re-sent a heartbeat later', () => {
+  // The leader dies; survivor a's election timeout fires while survivor b,
+  // whose tick timer runs a little behind, is one tick short of leaving its
+  // leader lease, so b ignores a's pre-vote (as it must). One tick later b's
+  // lease is over: a asks again and wins then, instead of staying
+  // pre-candidate until b's own (randomized, up to twice as long) timeout.
+  let checked = 0;
+  for (let seed = 1; seed <= 40 && checked < 5; seed++) {
+    const c = new Cluster([1, 2, 3], (id) => ({ seed: seed * 7 + id }));
+    const l = c.elect();
+    c.tick(2);
+    const [a, b] = [1, 2, 3].filter((x) => x !== l) as [number, number];
+    const term = c.node(a).status().term;
+    c.get(l).down = true;
+    // b ticks 9 times (one short of the 10-tick lease) while a ticks until it campaigns.
+    c.tick(9, [b]);
+    if (c.node(b).status().role !== 'follower') continue;
+    let aTicks = 0;
+    while (c.node(a).status().role === 'follower' && aTicks < 40) { c.tick(1, [a]); aTicks++; }
+    assert.is(c.node(a).status().role, 'precandidate', `seed ${seed}: a campaigns`);
+    assert.is(c.node(b).status().lead, l, `seed ${seed}: b, in its lease, ignored the pre-vote`);
+    // b's lease ends; skip seeds where b's own timeout fires at that very tick.
+    c.tick(1, [b]);
+    if (c.node(b).status().role !== 'follower') continue;
+    assert.is(c.node(a).status().role, 'precandidate');
+    c.tick(1, [a]);
+    assert.is(c.node(a).status().role, 'leader', `seed ${seed}: a's re-sent pre-vote is granted once b's lease is over`);
+    assert.is(c.node(a).status().term, term + 1, 'one election, no split');
+    assert.is(c.node(b).status().lead, a);
+    checked++;
+  }
+  assert.ok(checked >= 3, `only ${checked} seeds exercised the case`);
+});
+
+test('pre-vote and vote requests are re-sent only to voters that have not answered, once per heartbeat', () => {
+  const c = new Cluster([1, 2, 3, 4, 5]);
+  const l = c.elect();
+  c.tick(2);
+  // Two members dead with the leader: the survivors cannot be answered by them.
+  const others = [1, 2, 3, 4, 5].filter((x) => x !== l);
+  const [a, b, d, e] = others as [number, number, number, number];
+  c.get(l).down = true;
+  c.get(e).down = true;
+  c.recordSent = true;
+  c.tick(9, [b, d]);
+  let ticks = 0;
+  while (c.node(a).status().role === 'follower' && ticks < 40) { c.tick(1, [a]); ticks++; }
+  assert.is(c.node(a).status().role, 'precandidate');
+  const preVotes = () => c.get(a).sent.filter((m) => m.typeName === 'MsgPreVote');
+  const first = preVotes().length;
+  assert.is(first, 4, 'the first round goes to every other voter');
+  c.tick(1, [a]);
+  // Nobody answered (b and d are in their lease, l and e are down): asked again, all four.
+  assert.is(preVotes().length - first, 4);
+  // b and d leave their lease; the next re-send is granted by both and a becomes candidate, then leader.
+  c.tick(1, [b, d]);
+  if (c.node(b).status().role === 'follower' && c.node(d).status().role === 'follower') {
+    c.tick(1, [a]);
+    assert.is(c.node(a).status().role, 'leader');
+    const votes = c.get(a).sent.filter((m) => m.typeName === 'MsgVote');
+    assert.is(votes.length, 4, 'the vote goes to every other voter once');
+  }
+});
+
 test('fast backtracking repairs a conflicting follower log in few round trips', () => {
   const c = new Cluster([1, 2, 3]);
   const l = c.elect();
