@@ -143,10 +143,14 @@ function written(obj: KObject, text: StoredText, revision: number): KObject {
   const m = obj.metadata!;
   delete m.resourceVersion;
   m.resourceVersion = rv;
-  if (text.metaEnd >= 0) {
-    writtenJson.set(obj, `${text.json.slice(0, text.metaEnd)}${text.metaEmpty ? '' : ','}"resourceVersion":${JSON.stringify(rv)}${text.json.slice(text.metaEnd)}`);
-  }
+  if (text.metaEnd >= 0) writtenJson.set(obj, withResourceVersion(text, rv));
   return obj;
+}
+
+/** The stored text with "resourceVersion" as the last field of metadata: JSON.stringify of the object once its resourceVersion is set last. */
+function withResourceVersion(text: StoredText, rv: string): string {
+  if (text.metaEnd < 0) return text.json;
+  return `${text.json.slice(0, text.metaEnd)}${text.metaEmpty ? '' : ','}"resourceVersion":${JSON.stringify(rv)}${text.json.slice(text.metaEnd)}`;
 }
 
 /**
@@ -210,6 +214,29 @@ export class Registry {
     const text = storedText(obj);
     const plain = Buffer.from(text.json);
     return { value: this.deps.transformer ? this.deps.transformer.encrypt(plain, key.toString()) : plain, text };
+  }
+
+  /**
+   * Encodes obj for a put at key, and tells the watch cache about the write
+   * so that its event is not decoded again: the cache gets its own copy of
+   * obj (obj itself goes on to the answer), made when the event arrives
+   * (a copy is several times cheaper than parsing the stored bytes).
+   */
+  private encodeWrite(key: Buffer, obj: KObject): { value: Buffer; text: StoredText; done(ok: boolean): void } {
+    const enc = this.encode(key, obj);
+    const k = key.toString();
+    this.cache.noteWritten(k, {
+      value: enc.value,
+      object: (rev) => {
+        const copy = cloneJson(obj);
+        copy.metadata ??= {};
+        delete copy.metadata.resourceVersion;
+        copy.metadata.resourceVersion = String(rev);
+        // No JSON text: kept for every cached object it costs more collector time than the lazy jsonOf does.
+        return { obj: copy };
+      },
+    });
+    return { ...enc, done: (ok) => { if (!ok) this.cache.dropWritten(k, enc.value); } };
   }
 
   /** Reads one object from the store (linearizable), or null. */
@@ -326,12 +353,13 @@ export class Registry {
     const out = this.deps.trackManagedFields && !ctx.skipManagedFields ? this.deps.trackManagedFields(null, obj, this.def, ctx, subresource) : obj;
     if (ctx.dryRun) return out;
     const key = Buffer.from(this.key(namespace, m.name));
-    const enc = this.encode(key, out);
+    const enc = this.encodeWrite(key, out);
     const r = await this.store.txn({
       compare: [{ key, target: 'version', result: 'equal', number: 0 }],
       success: [{ op: 'put', key, value: enc.value }],
       failure: [],
     });
+    enc.done(r.succeeded);
     if (!r.succeeded) throw errors.alreadyExists(this.def.group, this.def.resource, m.name);
     return written(out, enc.text, r.header.revision);
   }
@@ -357,12 +385,13 @@ export class Registry {
       return next;
     }
     if (sameExceptVolatile(next, cur.obj)) return cur.obj; // a no-op write is not written (no new revision)
-    const enc = this.encode(key, next);
+    const enc = this.encodeWrite(key, next);
     const r = await this.store.txn({
       compare: [{ key, target: 'mod', result: 'equal', number: cur.modRevision }],
       success: [{ op: 'put', key, value: enc.value }],
       failure: [],
     });
+    enc.done(r.succeeded);
     if (!r.succeeded) return null;
     return written(next, enc.text, r.header.revision);
   }

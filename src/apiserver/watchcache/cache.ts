@@ -58,6 +58,15 @@ export interface WatchCacheOptions {
   catchUpTimeoutMs?: number;
 }
 
+/** Writes of this server noted for their watch events; past this many, events are decoded. */
+const writtenHintsMax = 10_000;
+
+/** A put this server is making: the stored bytes, and the object they decode to at a given modRevision (a new object each call). */
+export interface WrittenHint {
+  value: Buffer;
+  object(modRevision: number): { obj: KObject; json?: string };
+}
+
 export function jsonOf(c: CachedObject): string {
   return (c.json ??= JSON.stringify(c.obj));
 }
@@ -91,6 +100,14 @@ export class WatchCache {
   private readonly watcherBufferEventsMax: number;
   private readonly catchUpTimeoutMs: number;
   private loop: Promise<void> | null = null;
+  /**
+   * Writes this server is making, by key: when the store watch delivers a put
+   * of exactly those bytes at that key, the cache takes the object the writer
+   * built (a copy) instead of decoding the stored value
+   * again. Any event of the key consumes its entry; a write that fails drops
+   * it. Cleared on relist; at most writtenHintsMax.
+   */
+  private readonly written = new Map<string, WrittenHint>();
 
   constructor(private readonly store: Store, prefix: string, private readonly decode: (key: string, value: Buffer, modRevision: number) => KObject, opts: WatchCacheOptions = {}) {
     this.prefix = prefix;
@@ -109,8 +126,35 @@ export class WatchCache {
     this.openWatch(rev);
   }
 
+  /**
+   * The registry wrote `obj` at `key` with modRevision `rev` (obj has that
+   * resourceVersion and is never changed afterwards; json is its JSON text).
+   * A write the cache has already seen, or one past the bound, is not kept.
+   */
+  noteWritten(key: string, hint: WrittenHint): void {
+    if (this.stopped || (this.written.size >= writtenHintsMax && !this.written.has(key))) return;
+    this.written.set(key, hint);
+  }
+
+  /** A write noted with noteWritten did not happen (its txn failed). */
+  dropWritten(key: string, value: Buffer): void {
+    if (this.written.get(key)?.value === value) this.written.delete(key);
+  }
+
+  /** The object of a put event: the writer's object when the bytes are the ones it noted, else the stored value decoded. */
+  private eventObject(key: string, value: Buffer, modRevision: number): { obj: KObject; json?: string } | null {
+    const w = this.written.get(key);
+    if (w) {
+      this.written.delete(key);
+      if (w.value.equals(value)) return w.object(modRevision);
+    }
+    const obj = this.tryDecode(key, value, modRevision);
+    return obj ? { obj } : null;
+  }
+
   /** Loads every object under the prefix at the current revision; returns that revision. */
   private async fill(): Promise<number> {
+    this.written.clear();
     const key = Buffer.from(this.prefix);
     const r = await this.store.range(key, { rangeEnd: prefixEnd(key) });
     const seen = new Set<string>();
@@ -160,9 +204,10 @@ export class WatchCache {
         const k = ev.kv.key.toString();
         const old = this.objects.get(k);
         if (ev.type === 'put') {
-          const obj = this.tryDecode(k, ev.kv.value, ev.kv.modRevision);
-          if (obj) this.apply(old ? 'MODIFIED' : 'ADDED', this.cached(k, obj, ev.kv.modRevision), old, ev.kv.modRevision);
+          const o = this.eventObject(k, ev.kv.value, ev.kv.modRevision);
+          if (o) this.apply(old ? 'MODIFIED' : 'ADDED', this.cached(k, o.obj, ev.kv.modRevision, o.json), old, ev.kv.modRevision);
         } else if (old) {
+          this.written.delete(k);
           this.apply('DELETED', this.deletedCopy(old, ev.kv.modRevision), old, ev.kv.modRevision);
         }
       }
@@ -186,8 +231,10 @@ export class WatchCache {
     }
   }
 
-  private cached(key: string, obj: KObject, rev: number): CachedObject {
-    return { key, namespace: obj.metadata?.namespace ?? '', name: obj.metadata?.name ?? '', obj, rev };
+  private cached(key: string, obj: KObject, rev: number, json?: string): CachedObject {
+    const c: CachedObject = { key, namespace: obj.metadata?.namespace ?? '', name: obj.metadata?.name ?? '', obj, rev };
+    if (json !== undefined) c.json = json;
+    return c;
   }
 
   /** The last state of a deleted object, stamped with the delete's revision (what DELETED carries). */
