@@ -155,7 +155,9 @@ export class LocalKeyspaceStore implements Store {
     const waiters = this.batchWaiters;
     this.batch = [];
     this.batchWaiters = [];
-    this.keyspace.apply(entries).then(
+    // Without a log to replay, a write is acknowledged only once its lmdb
+    // commit is durable.
+    this.keyspace.apply(entries).then(() => this.keyspace.flush()).then(
       () => {
         this.sizeCache = -1;
         for (const w of waiters) w.resolve();

@@ -791,8 +791,12 @@ class RemoteWatch implements WatchStream {
     this.opts = opts;
     this.queueMax = queueMax;
     const asked = opts.startRevision ?? 0;
-    this.implied = asked === 0 && store.lastRevision() > 0;
-    void this.open(asked === 0 && store.lastRevision() > 0 ? store.lastRevision() + 1 : asked);
+    // "From now" is from the revision after the newest one this client has
+    // seen, even when that is 0 (an empty store): the server's own "now" is
+    // when the watch request gets there, which a put sent meanwhile on
+    // another call may already have passed.
+    this.implied = asked === 0;
+    void this.open(asked === 0 ? store.lastRevision() + 1 : asked);
   }
 
   private async open(startRevision: number): Promise<void> {

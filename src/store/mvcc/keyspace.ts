@@ -3,10 +3,20 @@
 //
 // Overview
 // - Every committed log entry carries one msgpackr-encoded Proposal
-//   (requests.ts). apply() applies a batch of entries in ONE lmdb write
-//   transaction that also stores the applied index, so after any crash the
-//   stored data and the stored applied index agree and the Raft driver replays
-//   exactly the entries after it (see StateMachine in ../raft/state-machine.ts).
+//   (requests.ts). apply() writes a batch of entries, and the applied index,
+//   into the open lmdb write transaction, so after any crash the stored data
+//   and the stored applied index agree and the Raft driver replays exactly
+//   the entries after it (see StateMachine in ../raft/state-machine.ts).
+// - Commit batching (as etcd does with its backend's batch transaction): one
+//   write transaction stays open across applies and is committed, with its
+//   fsync, every commitIntervalMs or commitEntriesMax entries, and whenever
+//   flush(), snapshot(), hashAsync(), restore() or close() need the stored
+//   state. Every read on the JS thread goes through the open transaction
+//   (lmdb-js reads in env.writeTxn when one is open), so an apply is visible
+//   the moment apply() returns; a crash loses at most the uncommitted batches,
+//   which the WAL replays (they are committed Raft entries, durable there).
+//   A commit costs about one fdatasync whatever its size, so batching takes
+//   that cost off every request.
 // - The store revision `rev` is a counter of main revisions. A put, a delete
 //   that removes something, and a txn that writes something take the next main
 //   revision; each change inside it takes the next sub revision. Nothing is
@@ -31,13 +41,13 @@
 // Failure modes
 // - Crash anywhere: lmdb transactions are atomic, so the data and applied
 //   index agree; physical compaction resumes from its stored progress.
-// - Durability: commits are made visible without waiting for fsync
-//   (lmdb-js overlappingSync: the flush runs after the commit, off the JS
-//   thread, and lmdb keeps its meta pages consistent). A machine crash can
-//   lose the last commits but never corrupts the file; the Raft WAL is the
-//   durable log and replays them. Hence the integration rule: the WAL must keep
-//   every entry above the index returned by flush() (the durable applied
-//   index) and may only be compacted below it.
+// - Durability: a commit is durable when it returns (lmdb-js overlappingSync
+//   syncs the file and then marks the commit flushed; a machine crash leaves
+//   the last flushed state, never a corrupt file). Uncommitted batches live
+//   only in memory; the Raft WAL is the durable log and replays them. Hence
+//   the integration rule: the WAL must keep every entry above the index
+//   returned by flush() (the durable applied index) and may only be compacted
+//   below it.
 // - A request that fails (bad input, a compare that refers to a missing lease,
 //   the NOSPACE alarm) is checked completely before it writes anything, so it
 //   has no effect; its error is reported to the proposer and is the same on
@@ -76,15 +86,19 @@ export interface KeyspaceOptions {
   dir: string;
   /** Revision-index entries handled by one physical compaction transaction. */
   compactionBatchKeysMax?: number;
-  /** Wait for fsync in every apply (default false: the WAL covers lost commits; see the overview). */
-  syncEachApply?: boolean;
-  /** Called after every applied proposal, after its batch committed, in log order; `from` is the proposing member (0 if unset). */
+  /** The open write transaction is committed at most this long after its first apply (default 10). */
+  commitIntervalMs?: number;
+  /** ... or once it holds this many entries (default 10,000). */
+  commitEntriesMax?: number;
+  /** ... or once it holds this many bytes of entry data (default 32 MiB). */
+  commitBytesMax?: number;
+  /** Called after every applied proposal, in log order, once it is visible to reads; `from` is the proposing member (0 if unset). */
   onApplied?: (id: number, result: ApplyResult, from: number) => void;
-  /** Called after every committed batch with its events in revision order (empty batches are not reported). */
+  /** Called after every applied batch with its events in revision order (empty batches are not reported). */
   onEvents?: (events: Event[], revision: number) => void;
   /** Called after a snapshot was restored (the watch hub resyncs, the lessor reloads). */
   onRestored?: (index: number) => void;
-  /** Called after commit for every lease granted or revoked by the batch (the lessor tracks expiry). */
+  /** Called after apply for every lease granted or revoked by the batch (the lessor tracks expiry). */
   onLeaseChange?: (change: { type: 'grant'; id: number; ttl: number } | { type: 'revoke'; id: number }) => void;
 }
 
@@ -147,8 +161,13 @@ export class Keyspace implements StateMachine {
   private meta!: Database<unknown, string>;
   private readonly opts: KeyspaceOptions;
   private readonly compactionBatchKeysMax: number;
+  private readonly commitIntervalMs: number;
+  private readonly commitEntriesMax: number;
+  private readonly commitBytesMax: number;
+  /** The open write transaction applies go into (null between commits); see "Commit batching". */
+  private batch: OpenBatch | null = null;
 
-  // In-memory copies of meta, updated only after a successful commit.
+  // In-memory copies of meta, updated when an apply is published.
   private applied = 0;
   /** Invariant: compactRev <= rev. */
   private rev = 0;
@@ -159,14 +178,16 @@ export class Keyspace implements StateMachine {
   private alarmSet = new Set<AlarmType>();
   private closed = false;
 
-  // Write-side state: as of the last batch run in a write transaction,
-  // committed or not. Invariant: w* equal the published fields above when no
-  // apply is in flight.
+  // Write-side state: as of the last batch run in the write transaction.
+  // Invariant: w* equal the published fields above outside apply().
   private wApplied = 0;
   private wRev = 0;
   private wCompactRev = 0;
   private wAlarms = new Set<AlarmType>();
   private pendingApplies = 0;
+  /** apply() calls waiting for a commit to finish, and the tail of their queue. */
+  private waitingApplies = 0;
+  private applyQueue: Promise<void> = Promise.resolve();
   /** Set while restore() replaces the environment: applies are a caller bug then. */
   private restoring = false;
   /** Set when a write failed in a way that leaves memory ahead of storage; every later call fails. */
@@ -183,6 +204,9 @@ export class Keyspace implements StateMachine {
     this.opts = opts;
     this.dir = opts.dir;
     this.compactionBatchKeysMax = opts.compactionBatchKeysMax ?? 1000;
+    this.commitIntervalMs = opts.commitIntervalMs ?? 10;
+    this.commitEntriesMax = opts.commitEntriesMax ?? 10_000;
+    this.commitBytesMax = opts.commitBytesMax ?? 32 << 20;
     fs.mkdirSync(this.dir, { recursive: true });
     // A leftover restore file is an interrupted restore: the old state is
     // still whole (the rename never happened), so drop the partial copy.
@@ -226,7 +250,7 @@ export class Keyspace implements StateMachine {
     return this.applied;
   }
 
-  /** The current (last committed) main revision. */
+  /** The current (last applied) main revision. */
   revision(): number {
     return this.rev;
   }
@@ -240,64 +264,140 @@ export class Keyspace implements StateMachine {
   }
 
   /**
-   * Applies a batch in one lmdb write transaction through lmdb-js's
-   * asynchronous transaction API: the batch runs on the JS thread when lmdb-js
-   * opens its next write transaction (several apply() calls made before that
-   * share one commit), and the commit and its fsync run on lmdb-js's writer
-   * thread, so the event loop never waits for the disk. The results and
-   * events are published only after the commit, in log order, so nobody
-   * observes an effect that could still be rolled back. Callers may call
-   * apply() again before the previous promise resolved (pipelining).
+   * Applies a batch in the open write transaction (opening one if needed)
+   * and publishes it at once: results, events and lease changes are reported
+   * and reads see it when this returns. It becomes durable at the next
+   * commit (see "Commit batching"). Calls are applied in call order; a call
+   * made while a commit is finishing waits for it.
    */
   async apply(entries: CommittedEntry[]): Promise<void> {
     this.checkOpen();
     assert(!this.restoring, 'apply during restore');
     if (entries.length === 0) return;
-    let publish: (() => void) | undefined;
+    if (this.waitingApplies === 0 && !this.batch?.closing) {
+      this.applyInBatch(entries);
+      return;
+    }
+    // Behind a finishing commit, or behind calls that wait for one: queue up
+    // in call order.
+    const before = this.applyQueue;
+    let done!: () => void;
+    this.applyQueue = new Promise<void>((r) => { done = r; });
     this.pendingApplies++;
+    this.waitingApplies++;
     try {
-      await this.env.transaction(() => {
-        publish = this.runBatch(entries);
-      });
-    } catch (err) {
-      // A failed commit (I/O error) or a broken invariant leaves the
-      // write-side state ahead of what is stored: refuse to go on. The host
-      // restarts the member, which replays from the stored applied index.
-      this.broken = err instanceof Error ? err : new Error(String(err));
-      throw err;
+      await before;
+      while (this.batch?.closing) await this.batch.done;
+      this.checkOpen();
+      this.applyInBatch(entries);
     } finally {
       this.pendingApplies--;
+      this.waitingApplies--;
+      done();
     }
-    assert(publish !== undefined, 'the apply transaction ran its batch');
-    publish();
   }
 
   /**
-   * The same as apply() in a synchronous transaction (tests and tools). Must
-   * not be mixed with unresolved apply() calls.
+   * The same as apply(), synchronously (tests and tools). It waits for
+   * nothing: while a commit is finishing, it writes into the transaction
+   * lmdb-js has open (the finishing one, which then commits it too) or into
+   * one of its own. Must not be mixed with unresolved apply() calls.
    */
   applySync(entries: CommittedEntry[]): void {
     this.checkOpen();
     assert(this.pendingApplies === 0 && !this.restoring, 'applySync with asynchronous applies or a restore in flight');
     if (entries.length === 0) return;
+    if (!this.batch?.closing) {
+      this.applyInBatch(entries);
+      return;
+    }
     let publish: (() => void) | undefined;
     try {
       this.env.transactionSync(() => {
         publish = this.runBatch(entries);
-      }, (this.opts.syncEachApply ? undefined : 0x10000) as never); // 0x10000 = NO_SYNC_FLUSH, see "Durability"
+      }, 0x10000 as never);
     } catch (err) {
       if (err instanceof KeelsonError) throw err;
       this.broken = err instanceof Error ? err : new Error(String(err));
       throw err;
     }
-    assert(publish !== undefined, 'the apply transaction ran its batch');
+    publish!();
+  }
+
+  private applyInBatch(entries: CommittedEntry[]): void {
+    if (this.batch === null) this.openBatch();
+    const b = this.batch!;
+    let publish: () => void;
+    try {
+      publish = this.runBatch(entries);
+    } catch (err) {
+      if (err instanceof KeelsonError) throw err;
+      // A broken invariant: the transaction holds a part of this batch.
+      // Roll it back (with the uncommitted batches before it, whose effects
+      // were published: the member must restart and replay them from the
+      // WAL) and refuse to go on.
+      this.broken = err instanceof Error ? err : new Error(String(err));
+      this.endBatch(b, err);
+      throw err;
+    }
     publish();
+    b.entries += entries.length;
+    for (const e of entries) b.bytes += e.data.length;
+    if (b.entries >= this.commitEntriesMax || b.bytes >= this.commitBytesMax) this.endBatch(b);
+  }
+
+  /** Opens the write transaction that applies go into until endBatch(). */
+  private openBatch(): void {
+    assert(this.batch === null, 'one open batch at a time');
+    let release!: (v: unknown) => void;
+    let abort!: (e: unknown) => void;
+    const hold = new Promise((res, rej) => {
+      release = res;
+      abort = rej;
+    });
+    // lmdb-js keeps a synchronous transaction open until the promise its
+    // callback returns settles, then commits it (or aborts it on rejection).
+    const committed = this.env.transactionSync(() => hold, 0x10000 as never) as unknown as Promise<unknown>;
+    const b: OpenBatch = { release, abort, done: Promise.resolve(), closing: false, entries: 0, bytes: 0, timer: null };
+    b.done = Promise.resolve(committed).then(
+      () => {
+        if (this.batch === b) this.batch = null;
+      },
+      (err: unknown) => {
+        if (this.batch === b) this.batch = null;
+        // A failed commit (I/O error) leaves published state that is not
+        // stored: refuse to go on. The host restarts the member, which
+        // replays from the stored applied index.
+        this.broken ??= err instanceof Error ? err : new Error(String(err));
+      },
+    );
+    this.batch = b;
+    b.timer = setTimeout(() => this.endBatch(b), this.commitIntervalMs);
+  }
+
+  /** Starts the commit (or, with an error, the abort) of an open batch; its `done` settles when it is over. */
+  private endBatch(b: OpenBatch, error?: unknown): void {
+    if (b.closing) return;
+    b.closing = true;
+    if (b.timer !== null) clearTimeout(b.timer);
+    b.timer = null;
+    if (error === undefined) b.release(undefined);
+    else b.abort(error);
+  }
+
+  /** Commits the open batch, if any; resolves when it is durable. */
+  private async commitBatch(): Promise<void> {
+    const b = this.batch;
+    if (b === null) return;
+    this.endBatch(b);
+    await b.done;
+    if (this.broken) throw new Error(`keelson keyspace is unusable after a failed write: ${this.broken.message}`);
   }
 
   /**
    * Runs inside the write transaction: applies every entry, stores the
    * applied index with them, advances the write-side state, and returns the
-   * function that publishes the batch once it is committed.
+   * function that publishes the batch.
    */
   private runBatch(entries: CommittedEntry[]): () => void {
     const results: [number, ApplyResult, number][] = [];
@@ -765,6 +865,9 @@ export class Keyspace implements StateMachine {
   eventsFrom(fromRev: number, key: Buffer, rangeEnd: Buffer | undefined, scanMax: number, prevKv: boolean): { events: Event[]; nextRev: number } {
     this.checkOpen();
     if (fromRev < this.compactRev) throw new KeelsonError('compacted', `compact revision is ${this.compactRev}`, { compactRevision: this.compactRev });
+    // Uncommitted revisions are only in the open write transaction, which
+    // reads without an explicit transaction use.
+    if (this.batch !== null) return this.eventsIn(undefined, fromRev, key, rangeEnd, scanMax, prevKv);
     const txn = this.env.useReadTransaction();
     try {
       return this.eventsIn(txn, fromRev, key, rangeEnd, scanMax, prevKv);
@@ -773,7 +876,7 @@ export class Keyspace implements StateMachine {
     }
   }
 
-  private eventsIn(txn: Transaction, fromRev: number, key: Buffer, rangeEnd: Buffer | undefined, scanMax: number, prevKv: boolean): { events: Event[]; nextRev: number } {
+  private eventsIn(txn: Transaction | undefined, fromRev: number, key: Buffer, rangeEnd: Buffer | undefined, scanMax: number, prevKv: boolean): { events: Event[]; nextRev: number } {
     const events: Event[] = [];
     let scanned = 0;
     let lastMain = fromRev - 1;
@@ -855,6 +958,9 @@ export class Keyspace implements StateMachine {
   async hashAsync(revision = 0, hashChunkEntriesMax = 10_000): Promise<HashResult> {
     this.checkOpen();
     const { rev, c } = this.hashBounds(revision);
+    // The read snapshot must hold every revision up to rev: commit first.
+    await this.commitBatch();
+    this.checkOpen();
     const txn = this.env.useReadTransaction();
     try {
       const st = { h: 0, keptGroup: null as Buffer | null };
@@ -931,6 +1037,9 @@ export class Keyspace implements StateMachine {
     let doneMain = this.compactDoneMain;
     let doneSub = this.compactDoneSub;
     let n = 0;
+    // In the open batch like an apply (its own transaction only while a
+    // commit is finishing).
+    if (this.batch === null) this.openBatch();
     this.env.transactionSync(() => {
       const start = doneSub === 0xffffffff ? encodeRevKey(doneMain + 1, 0) : encodeRevKey(doneMain, doneSub + 1);
       const end = encodeRevKey(c + 1, 0);
@@ -964,7 +1073,7 @@ export class Keyspace implements StateMachine {
         doneSub = 0xffffffff;
       }
       this.meta.putSync('compactDone', [doneMain, doneSub]);
-    }, (this.opts.syncEachApply ? undefined : 0x10000) as never);
+    }, 0x10000 as never);
     this.compactDoneMain = doneMain;
     this.compactDoneSub = doneSub;
     return this.compactPending();
@@ -985,10 +1094,11 @@ export class Keyspace implements StateMachine {
   // Durability, size, snapshots
   // -------------------------------------------------------------------------
 
-  /** Waits until every commit so far is on disk; returns the applied index that is now durable. */
+  /** Commits the open batch; returns the applied index that is now durable. */
   async flush(): Promise<number> {
+    this.checkOpen();
     const applied = this.applied;
-    await this.env.flushed;
+    await this.commitBatch();
     return applied;
   }
 
@@ -1017,6 +1127,8 @@ export class Keyspace implements StateMachine {
   async snapshot(): Promise<{ index: number; data: Buffer }> {
     this.checkOpen();
     const tmp = path.join(this.dir, `snapshot-${process.pid}-${Date.now()}.mdb`);
+    // The copy is of the committed state: commit what is applied so far.
+    await this.commitBatch();
     try {
       await this.env.backup(tmp, true);
       const copy = open({ path: tmp, maxDbs: 8, readOnly: true });
@@ -1044,6 +1156,7 @@ export class Keyspace implements StateMachine {
   async restore(index: number, data: Buffer): Promise<void> {
     this.checkOpen();
     assert(this.pendingApplies === 0 && !this.restoring, 'restore with applies or another restore in flight');
+    await this.commitBatch();
     this.restoring = true;
     try {
       await this.restoreFile(index, data);
@@ -1082,6 +1195,13 @@ export class Keyspace implements StateMachine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // What is applied is committed before the file closes (a failed commit
+    // leaves it to the WAL, as a crash would).
+    const b = this.batch;
+    if (b !== null) {
+      this.endBatch(b, this.broken ?? undefined);
+      await b.done;
+    }
     await this.env.close();
   }
 
@@ -1090,6 +1210,20 @@ export class Keyspace implements StateMachine {
     if (this.restoring) throw new KeelsonError('closed', 'a snapshot is being restored');
     if (this.broken) throw new Error(`keelson keyspace is unusable after a failed write: ${this.broken.message}`);
   }
+}
+
+/** The write transaction that applies go into between commits. */
+interface OpenBatch {
+  /** Resolves lmdb-js's hold on the transaction: it commits. */
+  release(v: unknown): void;
+  /** Rejects the hold: lmdb-js aborts the transaction. */
+  abort(e: unknown): void;
+  /** Settles when the commit (or abort) is over and `batch` is cleared; never rejects (a failure sets `broken`). */
+  done: Promise<void>;
+  closing: boolean;
+  entries: number;
+  bytes: number;
+  timer: NodeJS.Timeout | null;
 }
 
 /** lmdb-js's getBinaryFast with a read transaction (its typings omit the options). */

@@ -1,9 +1,8 @@
 // The watch hub: delivers the keyspace's changes to watchers.
 //
 // Overview
-// - The keyspace calls notify(events, revision) after every committed apply
-//   batch, synchronously after the commit. A batch holds whole revisions, in
-//   order.
+// - The keyspace calls notify(events, revision) for every applied batch,
+//   synchronously in the apply. A batch holds whole revisions, in order.
 // - A watcher is either synced or unsynced. A synced watcher has been handed
 //   every event up to the hub's revision: notify appends the batch's matching
 //   events to its queue as one response (so all events of a revision are in
@@ -11,7 +10,7 @@
 //   keyspace's revision index from its nextRev in bounded steps
 //   (catchupScanMax index entries, never splitting a revision), one watcher
 //   step per event-loop turn, and turns synced when a step reaches the hub's
-//   revision. Because notify runs in the same turn as the commit, nothing can
+//   revision. Because notify runs in the same turn as the apply, nothing can
 //   slip between the last catch-up step and the switch to synced.
 // - A watcher starting in the past starts unsynced. A synced watcher whose
 //   queue would exceed watchBufferEventsMax drops the batch and turns unsynced
@@ -239,7 +238,7 @@ export class WatchHub {
     return this.watchers.size;
   }
 
-  /** Called by the keyspace after each committed batch (see the overview). */
+  /** Called by the keyspace for each applied batch (see the overview). */
   notify(events: Event[], revision: number): void {
     if (this.closed || events.length === 0) return;
     const firstRev = events[0].kv.modRevision;

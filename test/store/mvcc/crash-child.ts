@@ -4,7 +4,8 @@
 import { Keyspace } from '../../../src/store/mvcc/keyspace.ts';
 import { batchSize, entryFor } from './crash-gen.ts';
 
-const ks = new Keyspace({ dir: process.argv[2], compactionBatchKeysMax: 5 });
+// Small commits, so that kills land before, inside and after many of them.
+const ks = new Keyspace({ dir: process.argv[2], compactionBatchKeysMax: 5, commitEntriesMax: 37 });
 let next = ks.appliedIndex() + 1;
 process.stdout.write(`ready ${next - 1}\n`);
 const inflight: Promise<void>[] = [];
