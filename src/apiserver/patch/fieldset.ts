@@ -136,8 +136,12 @@ export class FieldSet {
 const kindRank: Record<string, number> = { f: 0, v: 1, i: 2, k: 3 };
 
 /** FieldsV1 order: fields, then values, indexes and keys, each group sorted by its text. */
+export function compareFieldsV1Keys(a: string, b: string): number {
+  return (kindRank[a[0]!]! - kindRank[b[0]!]!) || (a < b ? -1 : a > b ? 1 : 0);
+}
+
 function sortedKeys(m: Map<string, FieldSet>): string[] {
-  return [...m.keys()].sort((a, b) => (kindRank[a[0]!]! - kindRank[b[0]!]!) || (a < b ? -1 : a > b ? 1 : 0));
+  return [...m.keys()].sort(compareFieldsV1Keys);
 }
 
 /** JSON as a Go server writes it (it escapes <, >, & and the two JavaScript line separators), so keys compare equal to Kubernetes'. */

@@ -27,7 +27,7 @@ import { errors, StatusError } from '../errors.ts';
 import { FieldSet, pathString } from './fieldset.ts';
 import { canonicalJson, cloneJson, isObject, jsonEqual, type JsonObject } from './json.ts';
 import { apiVersionOf, deducedSchema, schemaFor, type GroupVersionKind, type TypeNode } from './schema.ts';
-import { compareObjects, fieldSetOf, ListKeyError, mergeApplied, pruneFields, stripNulls } from './typed.ts';
+import { addedFieldsV1, compareObjects, fieldSetOf, ListKeyError, mergeApplied, pruneFields, stripNulls } from './typed.ts';
 
 /** Kubernetes keeps at most this many Update entries; the oldest are merged into one so that managedFields stay small. */
 export const updateManagersMax = 10;
@@ -367,6 +367,27 @@ function writablePart(config: JsonObject, schema: TypeNode, subresource: string 
   return config;
 }
 
+/**
+ * updateManagedFields for a create that brings no managedFields (the common
+ * case): the one entry is every field of the object, given to the writer.
+ * Same result as the general path (oldObj {}), without the FieldSet tree.
+ */
+function createdManagedFields(out: JsonObject, opts: UpdateOptions): JsonObject {
+  const fields = addedFieldsV1(trackable(out), schemaOf(opts.kind));
+  if (fields === undefined) {
+    if (isObject(out.metadata)) delete out.metadata.managedFields;
+    return out;
+  }
+  const e: ManagedFieldsEntry = { manager: opts.manager, operation: 'Update', apiVersion: apiVersionOf(opts.kind) };
+  if (opts.now) e.time = opts.now;
+  e.fieldsType = 'FieldsV1';
+  e.fieldsV1 = fields;
+  if (opts.subresource) e.subresource = opts.subresource;
+  if (!isObject(out.metadata)) out.metadata = {};
+  (out.metadata as JsonObject).managedFields = [e] as unknown as JsonObject[];
+  return out;
+}
+
 function isResetRequest(mf: unknown): boolean {
   return Array.isArray(mf) && mf.length > 0 && mf.every((e) => isObject(e) && Object.keys(e).length === 0);
 }
@@ -391,6 +412,7 @@ export function updateManagedFields(oldObj: object | null, newObj: object, opts:
     delete (out.metadata as JsonObject).managedFields;
     return out;
   }
+  if (oldObj === null && (newMf === undefined || (Array.isArray(newMf) && newMf.length === 0))) return createdManagedFields(out, opts);
   let managers: Manager[] | undefined;
   if (Array.isArray(newMf) && newMf.length > 0 && !jsonEqual(newMf, oldMf)) managers = decodeManagers(newMf);
   const written = managers !== undefined;

@@ -14,7 +14,7 @@
 // request. An applied configuration must obey the rules: violations there are
 // the applier's mistake and become a 422.
 import type { StatusCause } from 'kubernetes-types/meta/v1.js';
-import { FieldSet, fieldKey, itemKey, valueKey } from './fieldset.ts';
+import { compareFieldsV1Keys, FieldSet, fieldKey, itemKey, valueKey } from './fieldset.ts';
 import { cloneJson, getKey, hasKey, isObject, jsonEqual, patchDepthMax, setKey, type JsonObject } from './json.ts';
 import { childNode, type ListSchema, type TypeNode } from './schema.ts';
 import { errors } from '../errors.ts';
@@ -312,6 +312,66 @@ function compareAt(lhs: unknown, rhs: unknown, t: TypeNode, c: Comparison, path:
 }
 
 const DEFAULT_ELEM: TypeNode = {};
+
+/**
+ * compareObjects({}, rhs, t).added as FieldsV1 (undefined when nothing is
+ * added), built straight from rhs: a create's managedFields without the
+ * FieldSet tree, the path stack and the second walk that renders it. It
+ * follows compareAt's rules for an absent left-hand side case by case (a test
+ * checks the two agree on every built-in kind).
+ */
+export function addedFieldsV1(rhs: unknown, t: TypeNode): JsonObject | undefined {
+  return addedAt(rhs, t, 0);
+}
+
+/** A FieldsV1 node from its member flag and (key, node) children. */
+function fieldsNode(member: boolean, children: [string, JsonObject][]): JsonObject | undefined {
+  if (children.length === 0) return member ? {} : undefined;
+  if (children.length > 1) children.sort((a, b) => compareFieldsV1Keys(a[0], b[0]));
+  const out: JsonObject = {};
+  if (member) out['.'] = {};
+  for (const [k, v] of children) setKey(out, k, v);
+  return out;
+}
+
+/** A FieldsV1 node that is also a member itself (a list item): its '.' entry first. */
+function asMember(n: JsonObject | undefined): JsonObject {
+  if (n === undefined) return {};
+  if (hasKey(n, '.')) return n;
+  const keys = Object.keys(n);
+  if (keys.length === 0) return n;
+  const out: JsonObject = { '.': {} };
+  for (const k of keys) setKey(out, k, n[k]);
+  return out;
+}
+
+function addedAt(r: unknown, t: TypeNode, depth: number): JsonObject | undefined {
+  depthCheck(depth);
+  if (r === undefined) return undefined;
+  if (isObject(r)) {
+    const rk = definedKeys(r);
+    if (rk.length === 0 && t.struct) return undefined;
+    if (t.atomic || rk.length === 0) return {};
+    const children: [string, JsonObject][] = [];
+    for (const k of rk) {
+      const c = addedAt(r[k], childNode(t, k), depth + 1);
+      if (c !== undefined) children.push([fieldKey(k), c]);
+    }
+    // A map that appears is itself added; a struct, or the object itself, is not.
+    return fieldsNode(!(t.struct || depth === 0), children);
+  }
+  if (Array.isArray(r)) {
+    if (r.length === 0) return t.struct ? undefined : {};
+    const keys = keyedList(t, r, '', false);
+    if (!keys) return {};
+    const isSet = t.list?.ssa === 'set';
+    const elem = isSet ? DEFAULT_ELEM : (t.list?.elem ?? DEFAULT_ELEM);
+    const children: [string, JsonObject][] = [];
+    for (let i = 0; i < keys.length; i++) children.push([keys[i]!, isSet ? {} : asMember(addedAt(r[i], elem, depth + 1))]);
+    return fieldsNode(!(t.struct || depth === 0), children);
+  }
+  return {};
+}
 
 function compareItem(lv: unknown, rv: unknown, isSet: boolean, elem: TypeNode, c: Comparison, path: string[], key: string, depth: number): void {
   path.push(key);
