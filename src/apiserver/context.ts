@@ -22,8 +22,18 @@ export interface OpContext {
 }
 
 /** RFC 3339 with second precision, as Kubernetes writes metav1.Time. */
+// The last second formatted: a write formats the same second several times
+// (creationTimestamp, managedFields), and so do writes in the same second.
+let lastSecond = Number.NaN;
+let lastText = '';
+
 export function rfc3339(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  const s = Math.floor(ms / 1000);
+  if (s !== lastSecond) {
+    lastText = new Date(s * 1000).toISOString().replace('.000Z', 'Z');
+    lastSecond = s;
+  }
+  return lastText;
 }
 
 /** RFC 3339 with microseconds, as metav1.MicroTime. */
