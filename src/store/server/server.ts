@@ -44,6 +44,7 @@ import {
 } from './codec.ts';
 import { EtcdApiError, toGrpcError } from './errors.ts';
 import { snapshotPadding } from './snapshot-file.ts';
+import { encodeWatchEvents } from './watch-encode.ts';
 
 export interface EtcdServerOptions {
   store: ClusterStore;
@@ -147,7 +148,7 @@ export class EtcdServer {
       Txn: this.unary((r) => this.txn(r)),
       Compact: this.unary((r) => this.compact(r)),
     });
-    this.server.addService(serviceOf('etcdserverpb', 'Watch'), {
+    this.server.addService(rawWatchResponses(serviceOf('etcdserverpb', 'Watch')), {
       Watch: (call: grpc.ServerDuplexStream<Wire, Wire>) => this.watch(call),
     });
     this.server.addService(serviceOf('etcdserverpb', 'Lease'), {
@@ -329,9 +330,10 @@ export class EtcdServer {
     const watches = new Map<number, WatchStream>();
     let nextId = 0;
     let ended = false;
-    const send = async (msg: Wire): Promise<void> => {
+    /** A response object, or an events response already encoded (watch-encode.ts). */
+    const send = async (msg: Wire | Buffer): Promise<void> => {
       if (ended) return;
-      if (!call.write(msg)) await drained(call);
+      if (!call.write(msg as Wire)) await drained(call);
     };
     let unguard = () => {};
     const stop = () => {
@@ -363,6 +365,10 @@ export class EtcdServer {
           // Canceled by the client (or the stream ended): confirm it as etcd does.
           if (!ended) await send({ header: this.header(), watch_id: id, canceled: true });
           break;
+        }
+        if (r.events.length > 0 && r.canceled !== true && !r.compactRevision) {
+          await send(encodeWatchEvents(this.header(r.header.revision), id, r.events));
+          continue;
         }
         await send({
           header: this.header(r.header.revision),
@@ -590,4 +596,14 @@ export class EtcdServer {
       call.emit('error', serviceError(e));
     }
   }
+}
+
+/**
+ * The Watch service with a response serializer that passes an already
+ * encoded WatchResponse (a Buffer from encodeWatchEvents) through as it is.
+ */
+function rawWatchResponses(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const m = def.Watch!;
+  const serialize = m.responseSerialize;
+  return { ...def, Watch: { ...m, responseSerialize: (v: unknown) => (Buffer.isBuffer(v) ? v : serialize(v)) } };
 }
