@@ -391,7 +391,7 @@ export class ApiServer {
         if (sub === 'token') return json(201, await this.token(reg, ns, info.name, body as KObject));
         if (sub) throw errors.methodNotAllowed(`${info.resource}/${sub} does not support create`);
         if (info.name) throw errors.methodNotAllowed('POST to a named object is not allowed: use PUT to update it');
-        const created = await reg.create(ns, body as KObject, ctx);
+        const created = await reg.create(ns, body as KObject, ctx, '', { bodyOwned: true });
         if (def.resource === 'namespaces' && def.group === '' && !ctx.dryRun && this.housekeeping) await this.ensureDefaultServiceAccount(created.metadata!.name);
         return warn(await this.respondObject(201, def, created, neg, q));
       }

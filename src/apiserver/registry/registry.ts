@@ -141,8 +141,10 @@ const writtenJson = new WeakMap<object, string>();
 function written(obj: KObject, text: StoredText, revision: number): KObject {
   const rv = String(revision);
   const m = obj.metadata!;
-  delete m.resourceVersion;
-  m.resourceVersion = rv;
+  if (m.resourceVersion !== rv) {
+    delete m.resourceVersion;
+    m.resourceVersion = rv;
+  }
   if (text.metaEnd >= 0) writtenJson.set(obj, withResourceVersion(text, rv));
   return obj;
 }
@@ -218,9 +220,12 @@ export class Registry {
 
   /**
    * Encodes obj for a put at key, and tells the watch cache about the write
-   * so that its event is not decoded again: the cache gets its own copy of
-   * obj (obj itself goes on to the answer), made when the event arrives
-   * (a copy is several times cheaper than parsing the stored bytes).
+   * so that its event is not decoded again: the cache takes obj itself, with
+   * the event's revision as its resourceVersion (the one written() sets on
+   * it too). obj is then shared by the cache and the answer, which is why
+   * nothing changes an object a registry write returned. Every object written
+   * here is the registry's own (a copy of the body, or the mutate result of a
+   * copy), so nothing else holds it.
    */
   private encodeWrite(key: Buffer, obj: KObject): { value: Buffer; text: StoredText; done(ok: boolean): void } {
     const enc = this.encode(key, obj);
@@ -228,12 +233,14 @@ export class Registry {
     this.cache.noteWritten(k, {
       value: enc.value,
       object: (rev) => {
-        const copy = cloneJson(obj);
-        copy.metadata ??= {};
-        delete copy.metadata.resourceVersion;
-        copy.metadata.resourceVersion = String(rev);
+        const m = obj.metadata!;
+        const rv = String(rev);
+        if (m.resourceVersion !== rv) {
+          delete m.resourceVersion;
+          m.resourceVersion = rv;
+        }
         // No JSON text: kept for every cached object it costs more collector time than the lazy jsonOf does.
-        return { obj: copy };
+        return { obj };
       },
     });
     return { ...enc, done: (ok) => { if (!ok) this.cache.dropWritten(k, enc.value); } };
@@ -321,10 +328,11 @@ export class Registry {
     return `${base}${s}`;
   }
 
-  async create(namespace: string, body: KObject, ctx: OpContext, subresource = ''): Promise<KObject> {
+  /** bodyOwned: the caller gives body away (a request body it just decoded), so it is used as the new object instead of a copy. */
+  async create(namespace: string, body: KObject, ctx: OpContext, subresource = '', opts: { bodyOwned?: boolean } = {}): Promise<KObject> {
     this.checkTypeMeta(body);
     this.checkFields(body, ctx);
-    const obj = clone(body);
+    const obj = opts.bodyOwned ? body : clone(body);
     const m = obj.metadata!;
     this.checkNamespace(obj, namespace);
     dropEmptyMeta(m);

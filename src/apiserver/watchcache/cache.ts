@@ -61,7 +61,7 @@ export interface WatchCacheOptions {
 /** Writes of this server noted for their watch events; past this many, events are decoded. */
 const writtenHintsMax = 10_000;
 
-/** A put this server is making: the stored bytes, and the object they decode to at a given modRevision (a new object each call). */
+/** A put this server is making: the stored bytes, and the object they decode to at a given modRevision (never changed after it is handed over). */
 export interface WrittenHint {
   value: Buffer;
   object(modRevision: number): { obj: KObject; json?: string };
@@ -103,7 +103,7 @@ export class WatchCache {
   /**
    * Writes this server is making, by key: when the store watch delivers a put
    * of exactly those bytes at that key, the cache takes the object the writer
-   * built (a copy) instead of decoding the stored value
+   * built instead of decoding the stored value
    * again. Any event of the key consumes its entry; a write that fails drops
    * it. Cleared on relist; at most writtenHintsMax.
    */
@@ -127,9 +127,9 @@ export class WatchCache {
   }
 
   /**
-   * The registry wrote `obj` at `key` with modRevision `rev` (obj has that
-   * resourceVersion and is never changed afterwards; json is its JSON text).
-   * A write the cache has already seen, or one past the bound, is not kept.
+   * The registry is about to put hint.value at key (before its txn, since the
+   * store may deliver the event before the txn's answer). Past the bound the
+   * hint is not kept and the event is decoded.
    */
   noteWritten(key: string, hint: WrittenHint): void {
     if (this.stopped || (this.written.size >= writtenHintsMax && !this.written.has(key))) return;
