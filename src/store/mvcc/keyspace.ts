@@ -86,7 +86,7 @@ export interface KeyspaceOptions {
   dir: string;
   /** Revision-index entries handled by one physical compaction transaction. */
   compactionBatchKeysMax?: number;
-  /** The open write transaction is committed at most this long after its first apply (default 10). */
+  /** The open write transaction is committed at most this long after its first apply (default 100, as etcd's backend batch interval). */
   commitIntervalMs?: number;
   /** ... or once it holds this many entries (default 10,000). */
   commitEntriesMax?: number;
@@ -204,7 +204,7 @@ export class Keyspace implements StateMachine {
     this.opts = opts;
     this.dir = opts.dir;
     this.compactionBatchKeysMax = opts.compactionBatchKeysMax ?? 1000;
-    this.commitIntervalMs = opts.commitIntervalMs ?? 10;
+    this.commitIntervalMs = opts.commitIntervalMs ?? 100;
     this.commitEntriesMax = opts.commitEntriesMax ?? 10_000;
     this.commitBytesMax = opts.commitBytesMax ?? 32 << 20;
     fs.mkdirSync(this.dir, { recursive: true });
