@@ -232,12 +232,71 @@ export function writeReport(dir: string, r: Report, h: History): void {
   fs.writeFileSync(path.join(dir, 'summary.txt'), summaryText(r) + '\n');
   fs.writeFileSync(path.join(dir, 'report.json'), JSON.stringify(r, null, 1));
   fs.writeFileSync(path.join(dir, 'timeline.svg'), timelineSvg(r));
-  // Infinity does not survive JSON; unknown returns are written as null.
-  fs.writeFileSync(path.join(dir, 'history.json'), JSON.stringify(h, (_k, v) => (v === Infinity ? null : v)));
+  writeHistory(path.join(dir, 'history.json'), h);
+}
+
+/**
+ * Writes the history as one JSON document, piece by piece: a long run's
+ * history (a 10-minute run records millions of watch events) is larger than
+ * the longest string V8 can build, so it is never stringified whole. Each
+ * operation, lease, fault and watch response is stringified on its own and
+ * the pieces are written out in batches of about writeBatchBytes.
+ * Infinity does not survive JSON; unknown returns are written as null.
+ */
+export function writeHistory(file: string, h: History): void {
+  const writeBatchBytes = 1 << 20;
+  const fd = fs.openSync(file, 'w');
+  let buf: string[] = [];
+  let size = 0;
+  const put = (s: string) => {
+    buf.push(s);
+    size += s.length;
+    if (size >= writeBatchBytes) flush();
+  };
+  const flush = () => {
+    if (buf.length) fs.writeSync(fd, buf.join(''));
+    buf = [];
+    size = 0;
+  };
+  const j = (v: unknown) => JSON.stringify(v, (_k, x) => (x === Infinity ? null : x));
+  const list = <T>(xs: readonly T[], one: (x: T) => void) => {
+    put('[');
+    xs.forEach((x, i) => { if (i > 0) put(',\n'); one(x); });
+    put(']');
+  };
+  try {
+    put('{');
+    let first = true;
+    for (const [k, v] of Object.entries(h)) {
+      if (v === undefined) continue;
+      put(`${first ? '' : ',\n'}${JSON.stringify(k)}:`);
+      first = false;
+      if (k === 'watches') {
+        list(h.watches, (w) => {
+          const { responses, ...rest } = w;
+          const head = j(rest);
+          put(`${head.slice(0, -1)}${head.length > 2 ? ',' : ''}"responses":`);
+          list(responses, (r) => put(j(r)));
+          put('}');
+        });
+      } else if (Array.isArray(v)) {
+        list(v as unknown[], (x) => put(j(x)));
+      } else {
+        put(j(v));
+      }
+    }
+    put('}\n');
+    flush();
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Reads a history.json written by writeReport. */
 export function readHistory(file: string): History {
+  const bytes = fs.statSync(file).size;
+  // V8 strings stop at about 2^29 characters; a bigger file cannot be parsed in one piece.
+  if (bytes >= 2 ** 29) throw new Error(`${Math.round(bytes / 2 ** 20)} MiB is more than one JSON string can hold here; rerun with a shorter --duration to check a saved history`);
   const h = JSON.parse(fs.readFileSync(file, 'utf8')) as History;
   for (const op of h.kv) if (op.returnMs === null) op.returnMs = Infinity;
   for (const l of h.leases) {

@@ -2,7 +2,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { planFaults, faultKinds } from '../../src/chaos/faults.ts';
-import { availability, buildReport, quantile, summaryText, timelineSvg } from '../../src/chaos/report.ts';
+import { availability, buildReport, quantile, readHistory, summaryText, timelineSvg, writeHistory } from '../../src/chaos/report.ts';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { seededRandom } from '../../src/chaos/run.ts';
 import type { History } from '../../src/chaos/history.ts';
 
@@ -75,6 +78,34 @@ test('availability: each leader kill split into detection, election and client r
   assert.is(a.split[0]!.p99Ms, null, 'a part not observed for every kill has no p99');
   const text = summaryText(buildReport({ target: 't', members: 3, seed: 1, durationS: 7, faults: ['kill-leader'], endpoints: [], plan: [], notes: [] }, h, []));
   assert.ok(/detection\s+p50 1200 ms/.test(text), text);
+});
+
+test('history.json is written piece by piece and reads back the same (unknown returns included)', () => {
+  const h: History = {
+    kv: [
+      { id: 1, client: 0, kind: 'put', key: 'k', value: 'a', invokeMs: 1, returnMs: 2, outcome: 'ok', revision: 2 },
+      { id: 2, client: 1, kind: 'get', key: 'k', invokeMs: 3, returnMs: Infinity, outcome: 'unknown' },
+    ],
+    watches: [
+      { watcherId: 1, session: 0, key: 'k', rangeEnd: 'l', startRevision: 1, prevKv: true, openedMs: 0, end: 'closed',
+        responses: [{ atMs: 2, events: [{ type: 'put', key: 'k', modRevision: 2, value: 'a', createRevision: 2, version: 1, lease: 0, prevKv: null }] }, { atMs: 3, events: [] }] },
+      { watcherId: 2, session: 0, key: 'k', rangeEnd: 'l', startRevision: 5, prevKv: false, openedMs: 4, end: 'error', responses: [] },
+    ],
+    leases: [{ id: 7, ttlS: 3, grantInvokeMs: 1, grantReturnMs: 2, keepAlives: [{ invokeMs: 3, returnMs: Infinity, outcome: 'unknown' }], keys: ['k'] }],
+    faults: [{ kind: 'kill-leader', startMs: 1, endMs: 2, detail: 'd', election: { killMs: 1, oldTerm: 2, polls: 3 } }],
+    finalState: { revision: 2, readMs: 9, keys: { k: { value: 'a', modRevision: 2 } } },
+    denseRevisions: true,
+    prefix: 'k',
+  };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chaos-history-'));
+  try {
+    const file = path.join(dir, 'history.json');
+    writeHistory(file, h);
+    assert.equal(JSON.parse(fs.readFileSync(file, 'utf8')).kv[1].returnMs, null, 'valid JSON, Infinity as null');
+    assert.equal(readHistory(file), h);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a 30-minute history (hundreds of thousands of operations) builds its report and timeline', () => {
