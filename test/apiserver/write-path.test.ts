@@ -86,4 +86,34 @@ test('the cache takes the written object itself, and the body given to create is
   assert.equal(c.obj, await stored('/registry/pods/default/b'));
 });
 
+test('WatchCache hints: used only for the very bytes noted, consumed by any event of the key, dropped on failure', async () => {
+  const { WatchCache } = await import('../../src/apiserver/watchcache/cache.ts');
+  const decoded: string[] = [];
+  const decode = (k: string, v: Buffer, rev: number) => { decoded.push(k); const o = JSON.parse(v.toString()); o.metadata.resourceVersion = String(rev); return o; };
+  const cache = new WatchCache(s.store, '/registry/hinted/', decode);
+  await cache.start();
+  const mine = { metadata: { name: 'a' }, v: 1 };
+  const bytes = Buffer.from(JSON.stringify(mine));
+  cache.noteWritten('/registry/hinted/a', { value: bytes, object: (rev) => { (mine.metadata as any).resourceVersion = String(rev); return { obj: mine }; } });
+  await s.store.put(Buffer.from('/registry/hinted/a'), Buffer.from(bytes));
+  await cache.syncToStore();
+  assert.ok(cache.get('/registry/hinted/a')!.obj === mine, 'the noted object for the noted bytes');
+  assert.equal(decoded, []);
+  // Noted bytes that are not what the store then holds: decoded, and the hint is gone.
+  cache.noteWritten('/registry/hinted/b', { value: Buffer.from('{"metadata":{"name":"b"},"v":1}'), object: () => { throw new Error('must not be used'); } });
+  await s.store.put(Buffer.from('/registry/hinted/b'), Buffer.from('{"metadata":{"name":"b"},"v":2}'));
+  await cache.syncToStore();
+  assert.is(cache.get('/registry/hinted/b')!.obj.v, 2);
+  assert.equal(decoded, ['/registry/hinted/b']);
+  // A dropped hint (failed txn) is not used even when the same bytes are written later by someone else.
+  const value = Buffer.from('{"metadata":{"name":"c"},"v":3}');
+  cache.noteWritten('/registry/hinted/c', { value, object: () => { throw new Error('must not be used'); } });
+  cache.dropWritten('/registry/hinted/c', value);
+  await s.store.put(Buffer.from('/registry/hinted/c'), Buffer.from(value));
+  await cache.syncToStore();
+  assert.is(cache.get('/registry/hinted/c')!.obj.v, 3);
+  assert.equal(decoded, ['/registry/hinted/b', '/registry/hinted/c']);
+  await cache.stop();
+});
+
 test.run();

@@ -366,7 +366,7 @@ export class Registry {
       compare: [{ key, target: 'version', result: 'equal', number: 0 }],
       success: [{ op: 'put', key, value: enc.value }],
       failure: [],
-    });
+    }).catch((e: unknown) => { enc.done(false); throw e; });
     enc.done(r.succeeded);
     if (!r.succeeded) throw errors.alreadyExists(this.def.group, this.def.resource, m.name);
     return written(out, enc.text, r.header.revision);
@@ -398,7 +398,7 @@ export class Registry {
       compare: [{ key, target: 'mod', result: 'equal', number: cur.modRevision }],
       success: [{ op: 'put', key, value: enc.value }],
       failure: [],
-    });
+    }).catch((e: unknown) => { enc.done(false); throw e; });
     enc.done(r.succeeded);
     if (!r.succeeded) return null;
     return written(next, enc.text, r.header.revision);

@@ -58,8 +58,8 @@ export interface WatchCacheOptions {
   catchUpTimeoutMs?: number;
 }
 
-/** Writes of this server noted for their watch events; past this many, events are decoded. */
-const writtenHintsMax = 10_000;
+/** Writes of this server noted for their watch events (about the writes in flight); past this many, events are decoded. */
+const writtenHintsMax = 2_000;
 
 /** A put this server is making: the stored bytes, and the object they decode to at a given modRevision (never changed after it is handed over). */
 export interface WrittenHint {
@@ -136,7 +136,7 @@ export class WatchCache {
     this.written.set(key, hint);
   }
 
-  /** A write noted with noteWritten did not happen (its txn failed). */
+  /** A write noted with noteWritten failed or its outcome is unknown (the txn threw): its event, if any, is decoded. */
   dropWritten(key: string, value: Buffer): void {
     if (this.written.get(key)?.value === value) this.written.delete(key);
   }
