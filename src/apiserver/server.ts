@@ -587,10 +587,14 @@ export class ApiServer {
     if (!req.body || req.body.length === 0) throw errors.badRequest('the request body is empty');
     if (ct === 'application/vnd.kubernetes.protobuf') return decodeProtobuf(req.body);
     const text = req.body.toString();
-    if (text.trim() === '') throw errors.badRequest('the request body is empty');
     if (ct === 'application/json' || ct === '') {
-      try { return JSON.parse(text); } catch (e) { throw errors.badRequest(`couldn't get version/kind; json parse error: ${(e as Error).message}`); }
+      // Parsed first: a body of only white space is the one parse failure that gets the "empty" message (no copy of every body to trim it).
+      try { return JSON.parse(text); } catch (e) {
+        if (text.trim() === '') throw errors.badRequest('the request body is empty');
+        throw errors.badRequest(`couldn't get version/kind; json parse error: ${(e as Error).message}`);
+      }
     }
+    if (text.trim() === '') throw errors.badRequest('the request body is empty');
     if (ct === 'application/yaml' || ct === 'application/x-yaml' || ct === 'text/yaml') {
       try { return YAML.parse(text, { maxAliasCount: 100 }); } catch (e) { throw errors.badRequest(`error converting YAML to JSON: ${(e as Error).message}`); }
     }

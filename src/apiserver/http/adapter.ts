@@ -59,7 +59,7 @@ export async function serve(api: ApiServer, opts: ServeOptions = {}): Promise<Se
       const socket = req.socket as TLSSocket;
       const peer = typeof socket.getPeerX509Certificate === 'function' ? socket.getPeerX509Certificate() : undefined;
       void api.handle({
-        method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body: chunks.length ? Buffer.concat(chunks) : undefined,
+        method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body: chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks),
         clientId: req.socket.remoteAddress, peerCertificate: peer, trustedUser: opts.trustedUser,
       }).then(async (r) => {
         if (!r.stream) { send(res, r.status, r.headers, req.method === 'HEAD' ? undefined : r.body); return; }
