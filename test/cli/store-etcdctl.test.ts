@@ -19,6 +19,16 @@ function ok(r: { code: number; stdout: string; stderr: string }, what: string): 
 }
 
 test.before(async () => {
+  try {
+    await startCluster();
+  } catch (e) {
+    // uvu reports a failed before hook only as "0 passed": say why.
+    console.error('store-etcdctl: the cluster did not start:', e);
+    throw e;
+  }
+});
+
+async function startCluster(): Promise<void> {
   cluster = await Cluster.create(dir, ['a', 'b', 'c']);
   // Small snapshot settings, so that a member that was down catches up from a
   // snapshot streamed over the peer transport rather than from the log.
@@ -27,7 +37,7 @@ test.before(async () => {
     const r = await etcdctl(cluster.endpoints(), 'endpoint', 'status', '-w', 'json');
     return r.code === 0 && (JSON.parse(r.stdout) as Array<{ Status: { leader: number } }>).every((s) => s.Status.leader !== 0);
   });
-});
+}
 
 test.after(async () => {
   await cluster?.stopAll();
