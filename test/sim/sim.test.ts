@@ -66,11 +66,12 @@ test('Figure 8 scripted: the checker catches a leader committing an old-term ent
 
 // Seeds on which the leader-churn nemesis produces the Figure 8 schedule by
 // itself (found by `npm run sim -- --seeds 300 --profile churn --bug`; 3 and 5 members); the
-// same seeds pass with the correct core.
-const bugSeeds = [3, 4, 8, 31, 50, 98, 108, 299];
+// same seeds pass with the correct core. A change to the core's timing
+// behaviour changes the schedules: find them again then.
+const bugSeeds = [2, 33, 43, 66, 99, 106, 206, 228];
 
 test('random seeds: the checker catches the injected bug, and the same seeds pass without it', () => {
-  for (const seed of asan ? [3, 4] : bugSeeds) {
+  for (const seed of asan ? bugSeeds.slice(0, 2) : bugSeeds) {
     const o: SimOptions = { seed, members: membersForSeed(seed), steps, profile: 'churn' };
     const good = runSeed(o);
     assert.ok(good.ok, `seed ${seed} fails with the correct core: ${good.failure}\n  replay: ${replay(o)}`);
