@@ -455,6 +455,19 @@ void Raft::stepOne(const Message& m) {
 
   if (m.type == MsgType::kVote || m.type == MsgType::kPreVote) {
     bool canVote = vote_ == m.from || (vote_ == 0 && lead_ == 0) || (m.type == MsgType::kPreVote && m.term > term_);
+    if (canVote && m.type == MsgType::kPreVote && role_ == Role::kPreCandidate) {
+      // Two members whose election timeouts fire within a round trip of
+      // each other would each grant the other's pre-vote, both become
+      // candidates, vote for themselves and split the vote, costing another
+      // randomized election timeout. So a pre-candidate grants another
+      // pre-candidate only a strictly more up-to-date log, or an equally
+      // up-to-date one from a lower member id: of two concurrent
+      // pre-candidates exactly one can get the other's grant. Liveness
+      // only: a pre-vote changes no term, vote or log.
+      bool newer = m.logTerm > log_.lastTerm() || (m.logTerm == log_.lastTerm() && m.index > log_.lastIndex());
+      bool same = m.logTerm == log_.lastTerm() && m.index == log_.lastIndex();
+      if (!newer && !(same && m.from < id_)) canVote = false;
+    }
     Message r;
     r.to = m.from;
     r.type = m.type == MsgType::kVote ? MsgType::kVoteResp : MsgType::kPreVoteResp;

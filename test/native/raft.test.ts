@@ -196,6 +196,39 @@ test('pre-vote and vote requests are re-sent only to voters that have not answer
   assert.is(votes.length, 4, 'the vote goes to every other voter once');
 });
 
+test('pre-vote: two survivors that campaign at once do not split the vote (the lower id of equal logs gets the grant)', () => {
+  const c = new Cluster([1, 2, 3]);
+  const l = c.elect();
+  c.node(l).propose(Buffer.from('x'));
+  c.stabilize();
+  c.tick(2);
+  const [a, b] = [1, 2, 3].filter((x) => x !== l) as [number, number];
+  const term = c.node(a).status().term;
+  c.get(l).down = true;
+  // Both election timeouts fire before either pre-vote request is delivered.
+  c.node(a).campaign();
+  c.node(b).campaign();
+  c.stabilize();
+  assert.is(c.node(Math.min(a, b)).status().role, 'leader', 'the lower id of two equal logs wins at once');
+  assert.is(c.node(Math.max(a, b)).status().role, 'follower');
+  assert.is(c.node(Math.min(a, b)).status().term, term + 1, 'one election, no split vote');
+
+  // A strictly more up-to-date log wins whatever the ids: the survivor with the last entry.
+  const d = new Cluster([1, 2, 3]);
+  const dl = d.elect();
+  d.tick(2);
+  const [lo, hi] = [1, 2, 3].filter((x) => x !== dl) as [number, number];
+  d.cut.add(`${dl}-${lo}`);
+  d.node(dl).propose(Buffer.from('only-hi-has-it'));
+  d.stabilize();
+  d.get(dl).down = true;
+  d.node(lo).campaign();
+  d.node(hi).campaign();
+  d.stabilize();
+  assert.is(d.node(hi).status().role, 'leader', 'the member holding the newer entry wins');
+  assert.is(d.node(lo).status().role, 'follower');
+});
+
 test('fast backtracking repairs a conflicting follower log in few round trips', () => {
   const c = new Cluster([1, 2, 3]);
   const l = c.elect();
