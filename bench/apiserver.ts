@@ -16,6 +16,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import https from 'node:https';
 import { fileURLToPath } from 'node:url';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { startStandalone } from '../src/apiserver/standalone.ts';
 import { EmbeddedStore } from '../src/store/embedded.ts';
 import { LocalKeyspaceStore } from '../src/store/local.ts';
@@ -189,6 +190,19 @@ const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) /
 
 /** One run of the load generator in its own process (so that it does not share the server's event loop), with the server's CPU per request. */
 async function createRun(mode: 'closed' | 'open', tag: string): Promise<Record<string, unknown>> {
+  // Where the server's time goes besides work: event-loop stalls, and collector pauses by kind.
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  loop.enable();
+  const gc = new Map<string, { count: number; ms: number; maxMs: number }>();
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = ({ 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weak' } as Record<number, string>)[(e as any).detail?.kind] ?? 'other';
+      const g = gc.get(kind) ?? { count: 0, ms: 0, maxMs: 0 };
+      g.count++; g.ms += e.duration; g.maxMs = Math.max(g.maxMs, e.duration);
+      gc.set(kind, g);
+    }
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
   const cpu0 = cpuMs();
   const out = await new Promise<string>((resolve, reject) => {
     const child = spawn(process.execPath, ['-e', createClient], {
@@ -204,7 +218,15 @@ async function createRun(mode: 'closed' | 'open', tag: string): Promise<Record<s
   });
   const r = JSON.parse(out);
   const serverCpuMs = cpuMs() - cpu0;
-  return { ...r, serverCpuMsPerCreate: +(serverCpuMs / r.requestsTotal).toFixed(3), loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))) };
+  loop.disable();
+  gcObserver.disconnect();
+  const ms = (ns: number) => +(ns / 1e6).toFixed(1);
+  return {
+    ...r, serverCpuMsPerCreate: +(serverCpuMs / r.requestsTotal).toFixed(3),
+    serverEventLoopDelayMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) },
+    serverGc: Object.fromEntries([...gc].map(([k, g]) => [k, { count: g.count, ms: Math.round(g.ms), maxMs: +g.maxMs.toFixed(1) }])),
+    loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))),
+  };
 }
 
 try {
