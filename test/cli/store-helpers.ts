@@ -100,10 +100,10 @@ export class Cluster {
   }
 
   /** Starts a member process and resolves once it printed its ready line. */
-  start(m: Member, extra: string[] = [], initial = this.initialCluster()): Promise<void> {
+  start(m: Member, extra: string[] = [], initial = this.initialCluster(), clientScheme: 'http' | 'https' = 'http'): Promise<void> {
     const args = [
       keelsonBin, 'store', 'serve', `--name=${m.name}`, `--data-dir=${m.dataDir}`,
-      `--listen-client-urls=http://127.0.0.1:${m.clientPort}`, `--advertise-client-urls=http://127.0.0.1:${m.clientPort}`,
+      `--listen-client-urls=${clientScheme}://127.0.0.1:${m.clientPort}`, `--advertise-client-urls=${clientScheme}://127.0.0.1:${m.clientPort}`,
       `--listen-peer-urls=${m.peerUrl}`, `--initial-advertise-peer-urls=${m.peerUrl}`,
       `--initial-cluster=${initial}`, `--initial-cluster-token=${this.token}`,
       '--heartbeat-interval=50', '--election-timeout=500', ...extra,

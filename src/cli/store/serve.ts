@@ -10,7 +10,7 @@ import { UsageError } from '../main.ts';
 import { flagBool, flagDurationMs, flagInt, parseFlags, type FlagSpec, type Parsed } from './args.ts';
 import type { AutoCompactMode } from '../../store/mvcc/autocompact.ts';
 import { TcpTransport, fetchMemberList, type TcpTlsOptions } from '../../store/raft/tcp.ts';
-import { EtcdServer } from '../../store/server/server.ts';
+import { EtcdServer, type EtcdServerTls } from '../../store/server/server.ts';
 import { clusterIdOf, memberIdOf, type InitialMember } from '../../store/embedded/ids.ts';
 import { EmbeddedStore } from '../../store/embedded.ts';
 import { RemoteStore } from '../../store/client/remote.ts';
@@ -21,13 +21,13 @@ import { EndpointClient } from './grpc.ts';
 import type { HashKVResponse } from '../../store/store.ts';
 
 export const serveSpec: FlagSpec = {
-  bool: ['peer-client-cert-auth', 'force-new-cluster'],
+  bool: ['peer-client-cert-auth', 'force-new-cluster', 'client-cert-auth'],
   value: [
     'name', 'data-dir', 'listen-client-urls', 'advertise-client-urls', 'listen-peer-urls', 'initial-advertise-peer-urls',
     'initial-cluster', 'initial-cluster-state', 'initial-cluster-token', 'heartbeat-interval', 'election-timeout',
     'auto-compaction-mode', 'auto-compaction-retention', 'quota-backend-bytes', 'peer-cert-file', 'peer-key-file',
     'peer-trusted-ca-file', 'member-id', 'cluster-id', 'experimental-corrupt-check-time', 'snapshot-count',
-    'experimental-snapshot-catchup-entries',
+    'experimental-snapshot-catchup-entries', 'cert-file', 'key-file', 'trusted-ca-file',
   ],
 };
 
@@ -59,7 +59,9 @@ Runs one member of a Keelson store cluster and serves the etcd v3 API.
   --experimental-snapshot-catchup-entries=5000
                                           entries kept behind a snapshot for slow followers
   --peer-cert-file, --peer-key-file, --peer-trusted-ca-file
-                                          mutual TLS between members (PEM); peer URLs use https://`;
+                                          mutual TLS between members (PEM); peer URLs use https://
+  --cert-file, --key-file                 serve clients over TLS (PEM); client URLs use https://
+  --trusted-ca-file, --client-cert-auth   require client certificates signed by this CA`;
 
 export interface ServeConfig {
   name: string;
@@ -76,6 +78,7 @@ export interface ServeConfig {
   autoCompact: AutoCompactMode | undefined;
   quotaBackendBytes: number;
   peerTls: { certFile: string; keyFile: string; caFile: string } | undefined;
+  clientTls: { certFile: string; keyFile: string; caFile: string | undefined; clientCertAuth: boolean } | undefined;
   memberId: number | undefined;
   clusterId: number | undefined;
   corruptCheckMs: number;
@@ -119,6 +122,22 @@ export function parseInitialCluster(raw: string): InitialMember[] {
   return [...byName].map(([name, peerUrls]) => ({ name, peerUrls }));
 }
 
+/** etcd's client TLS flags: --cert-file and --key-file, optionally --trusted-ca-file with --client-cert-auth. */
+function parseClientTls(p: Parsed): ServeConfig['clientTls'] {
+  const cert = p.flags.get('cert-file');
+  const key = p.flags.get('key-file');
+  const ca = p.flags.get('trusted-ca-file');
+  const auth = flagBool(p, 'client-cert-auth');
+  if (cert === undefined && key === undefined) {
+    if (ca !== undefined || auth) throw new UsageError('--trusted-ca-file and --client-cert-auth need --cert-file and --key-file');
+    return undefined;
+  }
+  if (cert === undefined || key === undefined) throw new UsageError('client TLS needs both --cert-file and --key-file');
+  if (auth && ca === undefined) throw new UsageError('--client-cert-auth needs --trusted-ca-file (the CA that signs client certificates)');
+  for (const f of [cert, key, ...(ca !== undefined ? [ca] : [])]) if (!fs.existsSync(f)) throw new UsageError(`client TLS file ${f} does not exist`);
+  return { certFile: cert, keyFile: key, caFile: ca, clientCertAuth: auth };
+}
+
 function retentionMs(v: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v);
   if (!m) throw new UsageError(`--auto-compaction-retention: "${v}" is not a number of hours or a duration like 30m`);
@@ -132,8 +151,10 @@ export function parseServeArgs(args: string[]): ServeConfig {
   if (p.positional.length > 0) throw new UsageError(`unexpected argument "${p.positional[0]}"`);
   const name = p.flags.get('name') ?? 'default';
   const listenClient = urlList(p, 'listen-client-urls', 'http://localhost:2379');
-  // The client API is served without TLS in this version: refuse to pretend otherwise.
-  for (const u of listenClient) if (u.startsWith('https:')) throw new UsageError(`--listen-client-urls: "${u}": client TLS is not supported yet; use http:// on a trusted network`);
+  const clientTls = parseClientTls(p);
+  for (const u of listenClient) {
+    if (u.startsWith('https:') !== (clientTls !== undefined)) throw new UsageError(`--listen-client-urls: "${u}": use https:// exactly when --cert-file and --key-file are given`);
+  }
   const listenPeer = urlList(p, 'listen-peer-urls', 'http://localhost:2380');
   const advertisePeer = urlList(p, 'initial-advertise-peer-urls', listenPeer.join(','));
   const advertiseClient = urlList(p, 'advertise-client-urls', listenClient.join(','));
@@ -197,6 +218,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
     autoCompact,
     quotaBackendBytes: quota,
     peerTls,
+    clientTls,
     memberId,
     clusterId,
     corruptCheckMs: flagDurationMs(p, 'experimental-corrupt-check-time', 0),
@@ -212,7 +234,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
  * follower (an in-process cluster shares stores; separate processes talk
  * over the client API). One client per leader, replaced when leadership moves.
  */
-function withLeaseForwarding(store: EmbeddedStore): { store: ClusterStore; close(): Promise<void> } {
+function withLeaseForwarding(store: EmbeddedStore, cfg: ServeConfig): { store: ClusterStore; close(): Promise<void> } {
   let remote: { leader: number; store: RemoteStore } | null = null;
   const leaderRemote = async (): Promise<RemoteStore | null> => {
     const lead = store.leaderId();
@@ -222,7 +244,16 @@ function withLeaseForwarding(store: EmbeddedStore): { store: ClusterStore; close
     const urls = members.members.find((m) => m.id === lead)?.clientUrls ?? [];
     if (urls.length === 0) return null;
     const old = remote;
-    remote = { leader: lead, store: new RemoteStore({ endpoints: urls, requestTimeoutMs: 5000 }) };
+    const t = cfg.clientTls;
+    // Over client TLS a member is a client of the others with its own
+    // certificate (as etcd members are), so issue it for client auth too.
+    // Without --trusted-ca-file the serving certificate must be its own root.
+    const credentials = t === undefined ? undefined : {
+      rootCertificate: fs.readFileSync(t.caFile ?? t.certFile),
+      certChain: fs.readFileSync(t.certFile),
+      privateKey: fs.readFileSync(t.keyFile),
+    };
+    remote = { leader: lead, store: new RemoteStore({ endpoints: urls, requestTimeoutMs: 5000, ...(credentials ? { etcd3: { credentials } } : {}) }) };
     if (old) void old.store.close().catch(() => {});
     return remote.store;
   };
@@ -263,11 +294,12 @@ function withLeaseForwarding(store: EmbeddedStore): { store: ClusterStore; close
   };
 }
 
-async function peerHashKV(store: EmbeddedStore, id: number, revision: number): Promise<HashKVResponse> {
+async function peerHashKV(store: EmbeddedStore, cfg: ServeConfig, id: number, revision: number): Promise<HashKVResponse> {
   const members = await store.members();
   const url = members.members.find((m) => m.id === id)?.clientUrls[0];
   if (!url) throw new Error(`member ${id.toString(16)} has no client URL`);
-  const c = new EndpointClient(url, 10_000);
+  const t = cfg.clientTls;
+  const c = new EndpointClient(url, 10_000, t === undefined ? undefined : { caFile: t.caFile, certFile: t.certFile, keyFile: t.keyFile });
   try {
     const r = await c.unary('Maintenance', 'HashKV', { revision: String(revision) });
     return { header: { revision: Number(r.header.revision) }, hash: Number(r.hash), compactRevision: Number(r.compact_revision), hashRevision: revision };
@@ -376,7 +408,7 @@ export async function serve(args: string[]): Promise<number> {
       snapshotEntries: cfg.snapshotEntries,
       snapshotCatchUpEntries: cfg.snapshotCatchUpEntries,
       // The hash check asks the other members over their client API.
-      peerHashKV: (id, revision) => peerHashKV(store, id, revision),
+      peerHashKV: (id, revision) => peerHashKV(store, cfg, id, revision),
       transport,
       onFatal: (err) => {
         process.stderr.write(`keelson store: fatal: ${err.message}\n`);
@@ -389,13 +421,13 @@ export async function serve(args: string[]): Promise<number> {
     return 2;
   }
   transport.serveMemberList(async () => (await store.members()).members);
-  const served = withLeaseForwarding(store);
+  const served = withLeaseForwarding(store, cfg);
   const server = new EtcdServer({ store: served.store });
   const bound: string[] = [];
   try {
     for (const u of cfg.listenClientUrls) {
       const host = u.hostname.replace(/^\[|\]$/g, '');
-      const port = await server.listen(host, Number(u.port));
+      const port = await server.listen(host, Number(u.port), { tls: clientTlsOf(cfg) });
       bound.push(`${u.protocol}//${u.hostname}:${port}`);
     }
   } catch (e) {
@@ -430,4 +462,16 @@ export async function serve(args: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+}
+
+/** The PEM files of --cert-file/--key-file/--trusted-ca-file, read for EtcdServer.listen. */
+function clientTlsOf(cfg: ServeConfig): EtcdServerTls | undefined {
+  const t = cfg.clientTls;
+  if (t === undefined) return undefined;
+  return {
+    cert: fs.readFileSync(t.certFile),
+    key: fs.readFileSync(t.keyFile),
+    ...(t.caFile !== undefined ? { ca: fs.readFileSync(t.caFile) } : {}),
+    clientCertAuth: t.clientCertAuth,
+  };
 }
