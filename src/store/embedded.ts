@@ -75,6 +75,9 @@ const EMPTY = Buffer.alloc(0);
  */
 /** Copies made (with a flush between) before a MsgSnap's payload gives up on reaching its index. */
 const snapshotPayloadAttemptsMax = 50;
+/** Retries of this member's attribute publication (name, client URLs) after a failed proposal, and the pause between them. */
+const publishAttemptsMax = 20;
+const publishRetryMs = 500;
 const sizeGrowthPerByte = 16;
 const sizeGrowthPerEntryBytes = 64 * 1024;
 
@@ -225,6 +228,7 @@ export class EmbeddedStore implements ClusterStore {
   private memberMap = new Map<number, Member>();
   private membersIndex = 0;
   private published = false;
+  private publishAttempts = 0;
   private removed = false;
 
   constructor(opts: EmbeddedStoreOptions) {
@@ -505,7 +509,10 @@ export class EmbeddedStore implements ClusterStore {
     } else if (this.lessor.isPrimary()) {
       this.lessor.demote();
     }
-    if (lead !== 0 && !this.published) this.publishAttributes();
+    if (lead !== 0 && !this.published) {
+      this.publishAttempts = 0;
+      this.publishAttributes();
+    }
   }
 
   /** Once a leader is known, make sure the replicated membership carries this member's name and client URLs. */
@@ -516,9 +523,19 @@ export class EmbeddedStore implements ClusterStore {
     const clientUrls = this.opts.clientUrls ?? me.clientUrls;
     this.published = true;
     if (me.name === this.name && JSON.stringify(me.clientUrls) === JSON.stringify(clientUrls)) return;
-    void this.proposeMemberEntry({ op: 'attrs', id: this.memberId, name: this.name, clientUrls }).catch(() => {
-      this.published = false;
-    });
+    void this.proposeMemberEntry({ op: 'attrs', id: this.memberId, name: this.name, clientUrls }).then(
+      () => {
+        this.publishAttempts = 0;
+      },
+      () => {
+        // Not published (no leader in the meantime, a proposal dropped): try
+        // again a little later, a bounded number of times; a leader change
+        // starts a fresh round.
+        this.published = false;
+        if (this.closed || ++this.publishAttempts >= publishAttemptsMax) return;
+        setTimeout(() => this.publishAttributes(), publishRetryMs).unref();
+      },
+    );
   }
 
   // -------------------------------------------------------------------------
