@@ -324,23 +324,32 @@ export function addedFieldsV1(rhs: unknown, t: TypeNode): JsonObject | undefined
   return addedAt(rhs, t, 0);
 }
 
+/**
+ * The empty FieldsV1 node (a member with nothing below it, and every "."
+ * entry), one frozen object for all of them: a pod's FieldsV1 has dozens,
+ * and each created object stays in the watch cache. Nothing changes a
+ * FieldsV1 document in place (they are read, or rebuilt from FieldSets); a
+ * copy (cloneJson) is an ordinary object again.
+ */
+const LEAF: JsonObject = Object.freeze({}) as JsonObject;
+
 /** A FieldsV1 node from its member flag and (key, node) children. */
 function fieldsNode(member: boolean, children: [string, JsonObject][]): JsonObject | undefined {
-  if (children.length === 0) return member ? {} : undefined;
+  if (children.length === 0) return member ? LEAF : undefined;
   if (children.length > 1) children.sort((a, b) => compareFieldsV1Keys(a[0], b[0]));
   const out: JsonObject = {};
-  if (member) out['.'] = {};
+  if (member) out['.'] = LEAF;
   for (const [k, v] of children) setKey(out, k, v);
   return out;
 }
 
 /** A FieldsV1 node that is also a member itself (a list item): its '.' entry first. */
 function asMember(n: JsonObject | undefined): JsonObject {
-  if (n === undefined) return {};
+  if (n === undefined) return LEAF;
   if (hasKey(n, '.')) return n;
   const keys = Object.keys(n);
   if (keys.length === 0) return n;
-  const out: JsonObject = { '.': {} };
+  const out: JsonObject = { '.': LEAF };
   for (const k of keys) setKey(out, k, n[k]);
   return out;
 }
@@ -351,7 +360,7 @@ function addedAt(r: unknown, t: TypeNode, depth: number): JsonObject | undefined
   if (isObject(r)) {
     const rk = definedKeys(r);
     if (rk.length === 0 && t.struct) return undefined;
-    if (t.atomic || rk.length === 0) return {};
+    if (t.atomic || rk.length === 0) return LEAF;
     const children: [string, JsonObject][] = [];
     for (const k of rk) {
       const c = addedAt(r[k], childNode(t, k), depth + 1);
@@ -361,16 +370,16 @@ function addedAt(r: unknown, t: TypeNode, depth: number): JsonObject | undefined
     return fieldsNode(!(t.struct || depth === 0), children);
   }
   if (Array.isArray(r)) {
-    if (r.length === 0) return t.struct ? undefined : {};
+    if (r.length === 0) return t.struct ? undefined : LEAF;
     const keys = keyedList(t, r, '', false);
-    if (!keys) return {};
+    if (!keys) return LEAF;
     const isSet = t.list?.ssa === 'set';
     const elem = isSet ? DEFAULT_ELEM : (t.list?.elem ?? DEFAULT_ELEM);
     const children: [string, JsonObject][] = [];
-    for (let i = 0; i < keys.length; i++) children.push([keys[i]!, isSet ? {} : asMember(addedAt(r[i], elem, depth + 1))]);
+    for (let i = 0; i < keys.length; i++) children.push([keys[i]!, isSet ? LEAF : asMember(addedAt(r[i], elem, depth + 1))]);
     return fieldsNode(!(t.struct || depth === 0), children);
   }
-  return {};
+  return LEAF;
 }
 
 function compareItem(lv: unknown, rv: unknown, isSet: boolean, elem: TypeNode, c: Comparison, path: string[], key: string, depth: number): void {

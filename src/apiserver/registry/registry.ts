@@ -157,11 +157,15 @@ function withResourceVersion(text: StoredText, rv: string): string {
 
 /**
  * JSON.stringify(obj) for an object a registry write returned, without
- * serializing it again; undefined for any other object. Objects a write
+ * serializing it again, for the one answer to that write; undefined for any
+ * other object (or a second call). Objects a write
  * returns are not changed afterwards (they go straight into the answer).
  */
 export function responseJson(obj: object): string | undefined {
-  return writtenJson.get(obj);
+  const text = writtenJson.get(obj);
+  // Taken once: the object lives on in the watch cache, its answer's text need not.
+  if (text !== undefined) writtenJson.delete(obj);
+  return text;
 }
 
 /**
