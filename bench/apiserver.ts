@@ -167,7 +167,7 @@ const store = await open(dir);
 const benchToken = 'bench-token-0123456789abcdef';
 const tokenFile = path.join(dir, 'tokens.csv');
 writeFileSync(tokenFile, `${benchToken},bench-client,bench-client-uid\n`);
-const standalone = await startStandalone({ store, dataDir: path.join(dir, 'api'), port: 0, tokenFile, insecurePort: 0, bookmarkIntervalMs: 0 });
+const standalone = await startStandalone({ store, dataDir: path.join(dir, 'api'), port: 0, tokenFile, bookmarkIntervalMs: 0 });
 const api = standalone.api;
 const ca = readFileSync(path.join(dir, 'api', 'pki', 'ca.crt'), 'utf8');
 const adminUser = { username: 'system:admin', groups: ['system:masters', 'system:authenticated'] };
@@ -175,16 +175,6 @@ const admin = async (method: string, url: string, obj: unknown) => {
   const r = await api.handle({ method, url, headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(obj)), trustedUser: adminUser });
   if (r.status >= 300) throw new Error(`${method} ${url}: ${r.status} ${r.body}`);
 };
-await admin('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'bench' } });
-await admin('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', {
-  apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'bench-pods' },
-  rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['create', 'get', 'list', 'watch'] }],
-});
-await admin('POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
-  apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'bench-pods' },
-  roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'bench-pods' }, subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: 'bench-client' }],
-});
-await api.registry('rbac.authorization.k8s.io', 'clusterrolebindings')!.cache.syncToStore();
 const agent = new https.Agent({ keepAlive: true, maxSockets: 8, ca });
 const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
 
@@ -230,6 +220,17 @@ async function createRun(mode: 'closed' | 'open', tag: string): Promise<Record<s
 }
 
 try {
+  await admin('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'bench' } });
+  await admin('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', {
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'bench-pods' },
+    rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['create', 'get', 'list', 'watch'] }],
+  });
+  await admin('POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'bench-pods' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'bench-pods' }, subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: 'bench-client' }],
+  });
+  await api.registry('rbac.authorization.k8s.io', 'clusterrolebindings')!.cache.syncToStore();
+
   if (only.has('creates')) {
     const closed = await createRun('closed', 'c');
     console.log('creates closed', JSON.stringify(closed));
