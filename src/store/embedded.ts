@@ -168,6 +168,8 @@ interface MemberOp {
 interface Waiter {
   resolve: (r: ApplyResult) => void;
   deadline: number;
+  /** The Raft term when the core took the proposal (0 until it did). */
+  term: number;
 }
 
 function writeFileDurable(file: string, data: string): void {
@@ -228,6 +230,8 @@ export class EmbeddedStore implements ClusterStore {
   private memberMap = new Map<number, Member>();
   private membersIndex = 0;
   private published = false;
+  /** The term of the last applied entry (proposals of older terms still waiting were lost). */
+  private appliedTerm = 0;
   private publishAttempts = 0;
   private removed = false;
 
@@ -493,6 +497,11 @@ export class EmbeddedStore implements ClusterStore {
       }
     }
     await this.keyspace.apply(entries);
+    const lastTerm = entries[entries.length - 1]!.term;
+    if (lastTerm > this.appliedTerm) {
+      this.appliedTerm = lastTerm;
+      this.failLostProposals(lastTerm);
+    }
     if (this.sizeCache >= 0) {
       for (const e of entries) this.sizeGrowthBoundBytes += e.data.length * sizeGrowthPerByte + sizeGrowthPerEntryBytes;
     }
@@ -578,7 +587,11 @@ export class EmbeddedStore implements ClusterStore {
       await this.propose({ op: 'alarm', action: 'activate', alarm: 'NOSPACE' });
     }
     const deadline = performance.now() + this.requestTimeoutMs;
-    const result = new Promise<ApplyResult>((resolve) => this.waiters.set(id, { resolve, deadline }));
+    const waiter: Waiter = { resolve: () => {}, deadline, term: 0 };
+    const result = new Promise<ApplyResult>((resolve) => {
+      waiter.resolve = resolve;
+      this.waiters.set(id, waiter);
+    });
     if (this.waiters.size === 1) this.sweepTimer.ref();
     try {
       await this.proposeRaw(data, deadline);
@@ -586,6 +599,7 @@ export class EmbeddedStore implements ClusterStore {
       this.waiters.delete(id);
       throw e;
     }
+    waiter.term = this.driver.currentTerm();
     const r = await result;
     if (!r.ok) throw r.error;
     return r.response;
@@ -604,6 +618,23 @@ export class EmbeddedStore implements ClusterStore {
       w.reject(new KeelsonError('timeout'));
     }
     if (this.waiters.size === 0 && this.memberWaiters.size === 0 && this.readsWaiting === 0) this.sweepTimer.unref();
+  }
+
+  /**
+   * An entry of term T is applied: every entry of an earlier term that will
+   * ever commit lies below it (log terms never go down), so a proposal taken
+   * in an earlier term and still unanswered was lost with its leader (or is
+   * held by a deposed leader that may yet get it in later). Its caller gets
+   * the timeout now, an outcome that may still take effect, as etcd's
+   * "request timed out, possibly due to previous leader failure", rather
+   * than at its deadline: it can retry on the new leader at once.
+   */
+  private failLostProposals(term: number): void {
+    for (const [id, w] of this.waiters) {
+      if (w.term === 0 || w.term >= term) continue;
+      this.waiters.delete(id);
+      w.resolve({ ok: false, error: new KeelsonError('timeout', 'request timed out, possibly due to previous leader failure') });
+    }
   }
 
   private failWaiters(err: Error): void {

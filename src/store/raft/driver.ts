@@ -603,6 +603,15 @@ export class RaftDriver {
     this.role = role;
     if (lead !== 0) for (const w of this.leaderWaiters.splice(0)) w();
     if (changed) this.opts.onLeaderChange?.(lead, this.term, role);
+    // Open read rounds were asked of the old leader (or of nobody): ask the
+    // new one now rather than at the next election-timeout retry. Deferred
+    // past this Ready, whose handling must not re-enter the core.
+    if (changed && lead !== 0 && this.rounds.size > 0) {
+      queueMicrotask(() => {
+        if (this.closed || this.lead !== lead) return;
+        for (const r of this.rounds.values()) this.issueRound(r);
+      });
+    }
   }
 
   private send(messages: Ready['messages']): void {
