@@ -43,6 +43,7 @@ import {
   EntryType, isNativeError, RaftNode, Wal, type ConfChange, type ConfState, type RaftConfig,
   type RaftNode as Core, type RaftRole, type RaftStatus, type Ready, type Snapshot, type SnapshotMeta,
 } from '../../native.ts';
+import { randomInt } from 'node:crypto';
 import { KeelsonError } from '../errors.ts';
 import {
   decodeConfChange, decodeReadCtx, dropAppendsFromStart, encodeReadCtx, entryIndexTerms, parseEntries, replaceSnapshotData, snapshotIndexOf, splitSnapshots,
@@ -106,6 +107,7 @@ export interface RaftDriverOptions {
   electionTicks?: number;
   heartbeatTicks?: number;
   scheduler?: Scheduler;
+  /** Seed of the core's election-timeout randomness; default: fresh randomness on every start. */
   seed?: number;
   /** Take a local snapshot (log compaction) every this many applied entries. Default 10,000. */
   snapshotEntries?: number;
@@ -262,7 +264,10 @@ export class RaftDriver {
       maxInflightMsgs: opts.maxInflightMsgs ?? 256,
       maxInflightBytes: 0,
       maxUncommittedEntriesBytes: opts.maxUncommittedEntriesBytes ?? 256 * 1024 * 1024,
-      seed: opts.seed ?? ((opts.id * 2654435761) >>> 0) + 1,
+      // Unseeded, a member draws its election timeouts from fresh randomness:
+      // a seed derived from its id made a restarted member repeat the same
+      // timeouts on every start. Tests that need a schedule pass a seed.
+      seed: opts.seed ?? randomInt(1, 2 ** 32 - 1),
       applied,
     };
     const restore = rec.hardState || snap || rec.entryCount > 0
