@@ -59,7 +59,7 @@ export interface RaftConfig {
    */
   voters: number[];
   learners?: number[];
-  /** Election timeout in ticks; the randomized timeout is in [electionTicks, 2*electionTicks). */
+  /** Election timeout in ticks; the randomized timeout is in [electionTicks, 1.5*electionTicks). */
   electionTicks: number;
   heartbeatTicks: number;
   preVote: boolean;

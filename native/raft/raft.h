@@ -9,7 +9,7 @@
 // host in a Ready.
 //
 // Algorithm (Raft paper and Ongaro's thesis; section numbers cite the thesis):
-// - leader election with randomized timeouts in [election, 2*election) ticks
+// - leader election with randomized timeouts in [election, 1.5*election) ticks
 //   (3.4), optional pre-vote (9.6) and check-quorum with a vote lease (6.2,
 //   9.6): a leader that has not heard from a quorum within an election
 //   timeout steps down, and a member that heard from a leader within the

@@ -68,7 +68,7 @@ test('Figure 8 scripted: the checker catches a leader committing an old-term ent
 // itself (found by `npm run sim -- --seeds 300 --profile churn --bug`; 3 and 5 members); the
 // same seeds pass with the correct core. A change to the core's timing
 // behaviour changes the schedules: find them again then.
-const bugSeeds = [1, 2, 33, 66, 106, 184, 228, 282];
+const bugSeeds = [7, 21, 42, 48, 58, 62, 76, 82];
 
 test('random seeds: the checker catches the injected bug, and the same seeds pass without it', () => {
   for (const seed of asan ? bugSeeds.slice(0, 2) : bugSeeds) {
