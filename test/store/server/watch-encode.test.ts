@@ -9,23 +9,13 @@ import type { Event } from '../../../src/store/mvcc/keyspace.ts';
 import type { KeyValue } from '../../../src/store/mvcc/requests.ts';
 import { eventOut, serviceOf, type HeaderOut } from '../../../src/store/server/codec.ts';
 import { encodeEvent, encodeWatchEvents } from '../../../src/store/server/watch-encode.ts';
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../../../src/chaos/run.ts';
 
 const watch = serviceOf('etcdserverpb', 'Watch').Watch!;
 
 test('encodeWatchEvents decodes to what the generic serializer writes', () => {
   const seed = Number(process.env.KEELSON_SEED ?? 20261202);
-  const rand = prng(seed);
+  const rand = seededRandom(seed);
   const int = () => {
     const r = rand();
     if (r < 0.2) return 0;
