@@ -17,8 +17,10 @@
 //   response first, then its events, one response per store response (the
 //   store keeps the events of one revision together), and ends with a
 //   `canceled` response (on request, or with compact_revision when its history
-//   is gone). Backpressure: each watch's pump waits for grpc-js to drain the
-//   stream before it takes the next response from the store, so an
+//   is gone). The responses of one event-loop run on one stream (an event
+//   fanned out to all its watches) leave in one framed write
+//   (./framed-writes.ts). Backpressure: each watch's pump waits for grpc-js
+//   to drain the stream before it takes the next response from the store, so an
 //   unread stream holds at most grpc-js's high-water mark of messages plus
 //   one response per watch; behind that, the store's watch buffer is
 //   bounded and falls back to catching up from disk. No watch ever makes a
@@ -44,6 +46,7 @@ import {
 } from './codec.ts';
 import { EtcdApiError, toGrpcError } from './errors.ts';
 import { snapshotPadding } from './snapshot-file.ts';
+import { frameMessages, framedWritesAvailable, PreFramed } from './framed-writes.ts';
 import { encodeWatchEvents } from './watch-encode.ts';
 
 export interface EtcdServerOptions {
@@ -330,10 +333,42 @@ export class EtcdServer {
     const watches = new Map<number, WatchStream>();
     let nextId = 0;
     let ended = false;
+    // The responses sent in one synchronous run (typically one event fanned
+    // out to every watch on this stream) are framed into one write
+    // (framed-writes.ts); every sender's promise settles when that write is
+    // taken, or, when grpc-js asks for it, once the stream has drained.
+    let outbox: Buffer[] = [];
+    let outboxBytes = 0;
+    let outboxSent: Promise<void> | null = null;
+    let outboxRelease: () => void = () => {};
+    const flushOutbox = () => {
+      if (outbox.length === 0) return;
+      const bodies = outbox;
+      const release = outboxRelease;
+      outbox = [];
+      outboxBytes = 0;
+      outboxSent = null;
+      if (call.writableEnded || call.destroyed) return release();
+      if (call.write(new PreFramed(frameMessages(bodies)) as unknown as Wire)) release();
+      else void drained(call).then(release);
+    };
     /** A response object, or an events response already encoded (watch-encode.ts). */
     const send = async (msg: Wire | Buffer): Promise<void> => {
       if (ended) return;
-      if (!call.write(msg as Wire)) await drained(call);
+      if (!framedWritesAvailable) {
+        if (!call.write(msg as Wire)) await drained(call);
+        return;
+      }
+      const body = Buffer.isBuffer(msg) ? msg : serializeWatchResponse(msg);
+      outbox.push(body);
+      outboxBytes += body.length;
+      if (outboxSent === null) {
+        outboxSent = new Promise<void>((r) => { outboxRelease = r; });
+        queueMicrotask(flushOutbox);
+      }
+      const sent = outboxSent;
+      if (outboxBytes >= watchWriteBytesMax) flushOutbox();
+      await sent;
     };
     let unguard = () => {};
     const stop = () => {
@@ -346,6 +381,7 @@ export class EtcdServer {
     const end = () => {
       if (ended) return;
       stop();
+      flushOutbox();
       call.end();
     };
     const fail = (e: Error) => {
@@ -598,6 +634,14 @@ export class EtcdServer {
   }
 }
 
+/** Bytes a framed watch write gathers before it is written without waiting for the end of the run. */
+const watchWriteBytesMax = 1024 * 1024;
+
+/** The generic WatchResponse serializer (set when the service is defined). */
+let serializeWatchResponse: (v: Wire) => Buffer = () => {
+  throw new Error('keelson: the Watch service is not defined yet');
+};
+
 /**
  * The Watch service with a response serializer that passes an already
  * encoded WatchResponse (a Buffer from encodeWatchEvents) through as it is.
@@ -605,5 +649,6 @@ export class EtcdServer {
 function rawWatchResponses(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
   const m = def.Watch!;
   const serialize = m.responseSerialize;
+  serializeWatchResponse = (v) => serialize(v);
   return { ...def, Watch: { ...m, responseSerialize: (v: unknown) => (Buffer.isBuffer(v) ? v : serialize(v)) } };
 }

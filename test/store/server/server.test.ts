@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { protos } from '../../../src/store/server/codec.ts';
+import { framedWritesAvailable } from '../../../src/store/server/framed-writes.ts';
 import { startServer, type ServerFixture } from './helpers.ts';
 
 type Wire = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -250,6 +251,57 @@ s('watch backpressure: a reader that stops reading still gets every event in ord
       for (const e of r.events) revs.push(Number(e.kv.mod_revision));
     }
     assert.equal(revs, Array.from({ length: total }, (_, i) => first + i));
+  } finally {
+    w.end();
+  }
+});
+
+s('framed watch writes: 300 watches on one stream, a cancel and a progress request between events; every response whole, per watch in order', async (ctx) => {
+  const { fx, c } = X(ctx);
+  // The fast path must be in place with the pinned grpc-js, or fan-out
+  // silently falls back to one write per message.
+  assert.ok(framedWritesAvailable);
+  const w = watchStream(c);
+  const watches = 300;
+  try {
+    for (let i = 0; i < watches; i++) w.write({ create_request: { key: b('fw/'), range_end: b('fw0'), prev_kv: i % 2 === 0 } });
+    const created = new Set<string>();
+    while (created.size < watches) {
+      const r = await w.next();
+      assert.ok(r.created);
+      created.add(r.watch_id);
+    }
+    const revs = new Map<string, number[]>();
+    const first = (await fx.store.put(b('fw/a'), b('1'))).header.revision;
+    await fx.store.put(b('fw/b'), Buffer.alloc(3000, 2));
+    w.write({ cancel_request: { watch_id: '7' } });
+    w.write({ progress_request: {} });
+    await fx.store.put(b('fw/a'), b('3'));
+    // Watch 7 is canceled while the writes go on: it gets a prefix of them.
+    const expected = (id: string) => (id === '7' ? 0 : 3);
+    let canceled = false;
+    let progress = 0;
+    const done = () => [...created].every((id) => (revs.get(id)?.length ?? 0) >= expected(id)) && canceled && progress >= watches - 1;
+    while (!done()) {
+      const r = await w.next();
+      if (r.canceled) {
+        assert.is(r.watch_id, '7');
+        canceled = true;
+        continue;
+      }
+      if (r.events.length === 0) { progress++; continue; }
+      const list = revs.get(r.watch_id) ?? [];
+      for (const e of r.events) {
+        list.push(Number(e.kv.mod_revision));
+        if (Number(e.kv.mod_revision) === first + 2) assert.is(Number(r.watch_id) % 2 === 0, e.prev_kv?.value?.toString() === '1');
+      }
+      revs.set(r.watch_id, list);
+    }
+    for (const id of created) {
+      const got = revs.get(id) ?? [];
+      if (id === '7') assert.equal(got, [first, first + 1, first + 2].slice(0, got.length), 'watch 7');
+      else assert.equal(got, [first, first + 1, first + 2], `watch ${id}`);
+    }
   } finally {
     w.end();
   }
