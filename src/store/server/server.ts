@@ -637,10 +637,10 @@ export class EtcdServer {
 /** Bytes a framed watch write gathers before it is written without waiting for the end of the run. */
 const watchWriteBytesMax = 1024 * 1024;
 
-/** The generic WatchResponse serializer (set when the service is defined). */
-let serializeWatchResponse: (v: Wire) => Buffer = () => {
-  throw new Error('keelson: the Watch service is not defined yet');
-};
+/** The generic WatchResponse serializer, for the responses that are not pre-encoded (created, canceled, progress). */
+function serializeWatchResponse(v: Wire): Buffer {
+  return serviceOf('etcdserverpb', 'Watch').Watch!.responseSerialize(v);
+}
 
 /**
  * The Watch service with a response serializer that passes an already
@@ -649,6 +649,5 @@ let serializeWatchResponse: (v: Wire) => Buffer = () => {
 function rawWatchResponses(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
   const m = def.Watch!;
   const serialize = m.responseSerialize;
-  serializeWatchResponse = (v) => serialize(v);
   return { ...def, Watch: { ...m, responseSerialize: (v: unknown) => (Buffer.isBuffer(v) ? v : serialize(v)) } };
 }
