@@ -25,9 +25,11 @@
 // are random for any member that was added at run time, so they cannot be
 // derived from the names and URLs the joiner was given.
 //
-// Batching. send() only queues; one flush per event-loop turn concatenates
-// every queued batch for a peer (messages are self-delimiting, so the
-// concatenation is itself a valid batch) into one frame and one write. Once
+// Batching. send() only queues; a flush concatenates every queued batch for a
+// peer (messages are self-delimiting, so the concatenation is itself a valid
+// batch) into one frame and one write. The driver calls flush() once per
+// Ready, which holds all of that Ready's messages; anything else sent is
+// flushed at the end of the event-loop turn. Once
 // the socket's own buffer is past its high-water mark (write() returns false)
 // we stop writing and let batches pile up in the queue, bounded in bytes,
 // where they are coalesced into the next write on 'drain'. On the
@@ -536,19 +538,23 @@ export class TcpTransport implements Transport {
     if (s) s.destroy(new Error(reason));
   }
 
+  /** Writes every queued batch now instead of at the end of the event-loop turn. */
+  flush(): void {
+    if (this.closed) return;
+    for (const peer of this.peers.values()) if (peer.flushScheduled) this.flushPeer(peer);
+  }
+
   private scheduleFlush(peer: Peer): void {
     if (peer.flushScheduled) return;
     peer.flushScheduled = true;
     // setImmediate rather than a microtask: every send() of the current
     // event-loop turn (one Ready's messages, several Readys in a burst) lands
     // in the same write.
-    setImmediate(() => {
-      peer.flushScheduled = false;
-      this.flush(peer);
-    });
+    setImmediate(() => this.flushPeer(peer));
   }
 
-  private flush(peer: Peer): void {
+  private flushPeer(peer: Peer): void {
+    peer.flushScheduled = false;
     const socket = peer.socket;
     if (peer.state !== 'connected' || !socket || peer.waitingDrain || peer.queue.length === 0) return;
     // Coalesce up to frameBytesMax per frame; keep writing frames while the

@@ -37,6 +37,11 @@ export interface Transport {
    * MsgSnap, so the transport reports its outcome with onSnapshotStatus.
    */
   send(to: number, data: Buffer, hasSnapshot?: boolean): void;
+  /**
+   * Optional: start writing what send() queued now rather than at the end of
+   * the current event-loop turn (the driver calls it once per Ready).
+   */
+  flush?(): void;
   /** Learn or update how to reach a member (peer URLs for TCP; ignored in memory). */
   addPeer(id: number, urls: string[]): void;
   removePeer(id: number): void;

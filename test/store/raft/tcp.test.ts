@@ -100,6 +100,39 @@ test('batches sent in one turn are coalesced into few writes and arrive whole an
   }
 });
 
+test('flush() writes what is queued before the turn ends; later sends still arrive whole and in order', async () => {
+  const a = await member(1);
+  const b = await member(2);
+  try {
+    a.t.addPeer(2, [b.url]);
+    await until('connected', () => a.t.isConnected(2));
+    const socket = (a.t as unknown as { peers: Map<number, { socket: net.Socket }> }).peers.get(2)!.socket;
+    const sent: Buffer[] = [];
+    for (let round = 0; round < 50; round++) {
+      const before = socket.bytesWritten;
+      for (let i = 0; i < 3; i++) {
+        const m = msg(round * 3 + i, 20 + i);
+        sent.push(m);
+        a.t.send(2, m);
+      }
+      assert.is(socket.bytesWritten, before, 'send() only queues');
+      a.t.flush();
+      assert.ok(socket.bytesWritten > before, 'flush() wrote in the same turn');
+      a.t.flush(); // nothing queued: a no-op
+      const m = msg(1000 + round, 24); // after the flush: goes out at the end of the turn
+      sent.push(m);
+      a.t.send(2, m);
+      if (round % 10 === 0) await new Promise((r) => setImmediate(r));
+    }
+    const want = Buffer.concat(sent);
+    await until('all bytes', () => b.h.bytes().length >= want.length);
+    assert.ok(b.h.bytes().equals(want), 'same bytes in the same order');
+  } finally {
+    await a.t.close();
+    await b.t.close();
+  }
+});
+
 test('reconnects after the peer restarts on the same address', async () => {
   const a = await member(1);
   let b = await member(2);
