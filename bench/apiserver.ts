@@ -16,7 +16,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import https from 'node:https';
 import { fileURLToPath } from 'node:url';
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { startStandalone } from '../src/apiserver/standalone.ts';
 import { EmbeddedStore } from '../src/store/embedded.ts';
 import { LocalKeyspaceStore } from '../src/store/local.ts';
@@ -194,6 +194,7 @@ async function createRun(mode: 'closed' | 'open', tag: string): Promise<Record<s
   });
   gcObserver.observe({ entryTypes: ['gc'] });
   const cpu0 = cpuMs();
+  const elu0 = performance.eventLoopUtilization();
   const out = await new Promise<string>((resolve, reject) => {
     const child = spawn(process.execPath, ['-e', createClient], {
       env: {
@@ -208,11 +209,13 @@ async function createRun(mode: 'closed' | 'open', tag: string): Promise<Record<s
   });
   const r = JSON.parse(out);
   const serverCpuMs = cpuMs() - cpu0;
+  const elu = performance.eventLoopUtilization(elu0);
   loop.disable();
   gcObserver.disconnect();
   const ms = (ns: number) => +(ns / 1e6).toFixed(1);
   return {
     ...r, serverCpuMsPerCreate: +(serverCpuMs / r.requestsTotal).toFixed(3),
+    serverEventLoopUtilization: +elu.utilization.toFixed(3),
     serverEventLoopDelayMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) },
     serverGc: Object.fromEntries([...gc].map(([k, g]) => [k, { count: g.count, ms: Math.round(g.ms), maxMs: +g.maxMs.toFixed(1) }])),
     loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))),

@@ -4,7 +4,8 @@
 // generator: raw @grpc/grpc-js clients (src/cli/store/grpc.ts) with many
 // requests in flight over a few HTTP/2 connections per member.
 //
-// Rows: puts of 256-byte values with 1, 50 and 1,000 concurrent clients;
+// Rows: puts of 256-byte values with 1 client (to the leader, and to a
+// follower), 50 and 1,000 concurrent clients;
 // linearizable and serializable single-key reads with 1,000 clients; watch
 // fan-out (events delivered per second to many watchers of one key).
 // A "client" is one request loop: it sends its next request when the
@@ -13,7 +14,7 @@
 // The systems run one after the other (the machine has 2 cores: running both
 // at once would make each one's numbers depend on the other's idle work).
 //
-// Usage: npm run bench:store [-- --seconds 3 --only keelson|etcd]
+// Usage: npm run bench:store [-- --seconds 3 --warmup 20 --only keelson|etcd]
 // Writes bench/results/store.json and bench/results/store.svg.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -27,6 +28,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ''), process.argv[i + 1] ?? '');
 const rowSeconds = Number(args.get('seconds') ?? 3);
+/** Warm-up before the rows (half with 50 clients, a quarter before each 1-client row). */
+const warmupSeconds = Number(args.get('warmup') ?? 20);
 const only = args.get('only');
 /** HTTP/2 connections per member; etcd's own benchmark tool uses a few dozen for 1,000 clients. */
 const connsPerMember = Number(args.get('conns') ?? 4);
@@ -130,7 +133,16 @@ async function stopCluster(sys: System): Promise<void> {
   fs.rmSync(sys.dir, { recursive: true, force: true });
 }
 
-/** Channels to every member; separate subchannel pools so each is its own TCP connection. */
+/** The index in `clients` (and in the endpoints) of the member that leads. */
+async function leaderIndex(clients: EndpointClient[]): Promise<number> {
+  const n = new Set(clients.map((c) => c.endpoint)).size;
+  const st = await Promise.all(clients.slice(0, n).map((c) => c.unary('Maintenance', 'Status', {}) as Promise<{ leader: string; header: { member_id: string } }>));
+  const i = st.findIndex((x) => String(x.header.member_id) === String(x.leader));
+  if (i < 0) throw new Error('no member reports itself as the leader');
+  return i;
+}
+
+/** Channels to every member (clients[i] is on endpoints[i % members]); separate subchannel pools so each is its own TCP connection. */
 function openClients(sys: System): EndpointClient[] {
   const out: EndpointClient[] = [];
   for (let i = 0; i < connsPerMember; i++) {
@@ -241,10 +253,26 @@ async function benchSystem(name: 'keelson' | 'etcd'): Promise<Row[]> {
   const value = Buffer.alloc(valueBytes, 0x61);
   const rows: Row[] = [];
   try {
-    // Warm up connections and JIT on both sides.
-    await closedLoop(clients, 50, 1, (c, i) => c.unary('KV', 'Put', { key: key(i), value }));
-    for (const n of [1, 50, 1000]) {
-      rows.push({ name: `put 256 B, ${n} client${n === 1 ? '' : 's'}`, ...(await closedLoop(clients, n, rowSeconds, (c, i) => c.unary('KV', 'Put', { key: key(i), value }))) });
+    // Warm up connections and both sides' code: Keelson's members are
+    // JIT-compiled, and at one request in flight their per-put cost keeps
+    // falling for tens of seconds (measured: 200 -> 600 puts/s over the first
+    // 20 s). etcd needs no warm-up but gets the same one. Every row is then
+    // measured in steady state.
+    await closedLoop(clients, 50, warmupSeconds / 2, (c, i) => c.unary('KV', 'Put', { key: key(i), value }));
+    const put = (c: EndpointClient, i: number) => c.unary('KV', 'Put', { key: key(i), value });
+    // One client: a request loop on one member. Where it lands matters (a
+    // follower forwards the put; etcd's forwarding is much slower than its
+    // leader path), so both placements are measured instead of whichever
+    // member happens to be first.
+    const leader = await leaderIndex(clients);
+    const follower = (leader + 1) % sys.endpoints.length;
+    for (const [where, i] of [['the leader', leader], ['a follower', follower]] as const) {
+      await closedLoop([clients[i]!], 1, warmupSeconds / 4, put);
+      rows.push({ name: `put 256 B, 1 client (to ${where})`, ...(await closedLoop([clients[i]!], 1, rowSeconds, put)) });
+      console.error(`  ${name}: ${rows.at(-1)!.name}: ${rows.at(-1)!.opsPerSec.toFixed(0)}/s`);
+    }
+    for (const n of [50, 1000]) {
+      rows.push({ name: `put 256 B, ${n} clients`, ...(await closedLoop(clients, n, rowSeconds, put)) });
       console.error(`  ${name}: ${rows.at(-1)!.name}: ${rows.at(-1)!.opsPerSec.toFixed(0)}/s`);
     }
     const rkey = key(1);
@@ -320,7 +348,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model, loadAverageBefore: load0, loadAverageAfter: load1, loadAverageBySystem: loadBySystem, node: process.version },
     note: 'The machine is shared with other jobs; the load average (1, 5, 15 min) says how much. Numbers on a quiet machine are much higher for both systems.',
-    settings: { rowSeconds, connsPerMember, keySpace, valueBytes, watchers, watchEvents, heartbeatMs: 100, electionMs: 1000 },
+    settings: { rowSeconds, warmupSeconds, connsPerMember, keySpace, valueBytes, watchers, watchEvents, heartbeatMs: 100, electionMs: 1000 },
     rows: merged,
     raw: results,
   };
