@@ -2,12 +2,10 @@
 // (--data-dir) or a remote Keelson/etcd cluster (--store-endpoints).
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { startStandalone, type Standalone } from '../apiserver/standalone.ts';
-import { RemoteStore } from '../store/client/remote.ts';
-import { EmbeddedStore } from '../store/embedded.ts';
+import type { Standalone } from '../apiserver/standalone.ts';
 import type { Store } from '../store/store.ts';
-import type { Command } from './main.ts';
-import { UsageError } from './main.ts';
+import type { Command } from './command.ts';
+import { UsageError } from './command.ts';
 
 export interface ApiFlags {
   dataDir: string;
@@ -63,10 +61,14 @@ export interface Running {
 /** Opens the store (embedded or remote) and starts the API server on it. */
 export async function runApiServer(f: ApiFlags): Promise<Running> {
   mkdirSync(f.dataDir, { recursive: true });
+  // Loaded here, not at the top: every `keelson` command imports this module.
+  const { startStandalone } = await import('../apiserver/standalone.ts');
   let store: Store;
   if (f.storeEndpoints?.length) {
+    const { RemoteStore } = await import('../store/client/remote.ts');
     store = new RemoteStore({ endpoints: f.storeEndpoints });
   } else {
+    const { EmbeddedStore } = await import('../store/embedded.ts');
     const embedded = new EmbeddedStore({ dataDir: path.join(f.dataDir, 'store') });
     await embedded.waitForLeader();
     store = embedded;

@@ -2,11 +2,8 @@
 // the checkers on a saved history. Exit 0: every check passed; 1: a
 // violation; 2: bad usage.
 import path from 'node:path';
-import { checkAll } from '../chaos/check/index.ts';
 import { faultKinds, clusterFaults, type FaultKind } from '../chaos/faults.ts';
-import { buildReport, readHistory, summaryText } from '../chaos/report.ts';
-import { runChaos } from '../chaos/run.ts';
-import { UsageError, type Command } from './main.ts';
+import { UsageError, type Command } from './command.ts';
 
 const usage = `Usage: keelson chaos [options]
 
@@ -64,6 +61,10 @@ export const chaosCommand: Command = {
   summary: 'run the chaos harness against a store cluster',
   usage,
   async run(args) {
+    // The harness and its checkers are loaded only when this command runs.
+    const [{ checkAll }, { buildReport, readHistory, summaryText }, { runChaos }] = await Promise.all([
+      import('../chaos/check/index.ts'), import('../chaos/report.ts'), import('../chaos/run.ts'),
+    ]);
     const p = parse(args);
     const quiet = p.has('quiet');
     if (p.has('check')) {

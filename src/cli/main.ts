@@ -5,16 +5,9 @@ import { chaosCommand } from './chaos.ts';
 import { storeCommand } from './store.ts';
 import { upCommand } from './up.ts';
 
-export interface Command {
-  name: string;
-  summary: string;
-  usage: string;
-  run(args: string[]): Promise<number>;
-  /** Set when the command answers --help after a subcommand name itself (e.g. `keelson store put --help`). */
-  handlesSubcommandHelp?: boolean;
-}
+import { UsageError, type Command } from './command.ts';
 
-export class UsageError extends Error {}
+export { UsageError, type Command };
 
 const commands: Command[] = [upCommand, storeCommand, apiserverCommand, chaosCommand];
 

@@ -1,10 +1,12 @@
 // `keelson store`: run a store member with etcd's flag names (`serve`), and
 // the client commands that speak the etcd v3 API to any member (or to etcd).
-import type { Command } from './main.ts';
-import { UsageError } from './main.ts';
+import type { Command } from './command.ts';
+import { UsageError } from './command.ts';
 import { clientCommands, globalUsage, runClientCommand } from './store/client-commands.ts';
-import { serveUsage, serve } from './store/serve.ts';
-import { snapshotRestore, snapshotStatus, snapshotUsage } from './store/snapshot.ts';
+// serve.ts (the member) and snapshot.ts (restore) load most of the store: a
+// client command does not need them, so they are imported when used.
+const serveModule = () => import('./store/serve.ts');
+const snapshotModule = () => import('./store/snapshot.ts');
 
 const usageText = (): string => `Usage: keelson store <command> [options]
 
@@ -21,9 +23,9 @@ ${globalUsage}
 
 Exit codes: 0 ok, 1 the server refused the request, 2 bad usage, unreachable endpoint or corrupt file.`;
 
-function subUsage(name: string, sub: string | undefined): string | null {
-  if (name === 'serve') return serveUsage;
-  if (name === 'snapshot') return snapshotUsage;
+async function subUsage(name: string, sub: string | undefined): Promise<string | null> {
+  if (name === 'serve') return (await serveModule()).serveUsage;
+  if (name === 'snapshot') return (await snapshotModule()).snapshotUsage;
   const c = clientCommands[name];
   if (!c) return null;
   return `Usage: keelson store ${c.usage}\n\n${globalUsage}${sub ? '' : ''}`;
@@ -32,7 +34,7 @@ function subUsage(name: string, sub: string | undefined): string | null {
 export const storeCommand: Command = {
   name: 'store',
   summary: 'run a store member (etcd flag names) and store client commands',
-  // A getter: the subcommand list is built from modules that import main.ts.
+  // A getter: the subcommand list comes from client-commands.ts.
   get usage(): string {
     return usageText();
   },
@@ -42,17 +44,17 @@ export const storeCommand: Command = {
     if (name === undefined) throw new UsageError('missing command');
     // main() answers `keelson store --help`; a subcommand's --help lands here.
     if (rest.includes('--help') || rest.includes('-h')) {
-      const u = subUsage(name, rest[0]);
+      const u = await subUsage(name, rest[0]);
       if (!u) throw new UsageError(`unknown command "${name}"`);
       console.log(u);
       return 0;
     }
-    if (name === 'serve') return await serve(rest);
+    if (name === 'serve') return await (await serveModule()).serve(rest);
     if (name === 'snapshot') {
       const [sub, ...more] = rest;
       if (sub === 'save') return await runClientCommand('snapshot-save', more);
-      if (sub === 'status') return await snapshotStatus(more);
-      if (sub === 'restore') return await snapshotRestore(more);
+      if (sub === 'status') return await (await snapshotModule()).snapshotStatus(more);
+      if (sub === 'restore') return await (await snapshotModule()).snapshotRestore(more);
       throw new UsageError('snapshot needs a subcommand: save, status or restore');
     }
     if (clientCommands[name]) return await runClientCommand(name, rest);

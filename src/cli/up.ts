@@ -1,7 +1,7 @@
 // `keelson up` (npm start): the all-in-one cluster: an embedded store and the
 // API server on it, with data in ./keelson-data and an admin kubeconfig.
 // Started again on the same data dir, everything is still there.
-import type { Command } from './main.ts';
+import type { Command } from './command.ts';
 import { parseApiFlags, runApiServer, untilSignal } from './apiserver.ts';
 
 export const upCommand: Command = {

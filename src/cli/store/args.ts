@@ -1,7 +1,7 @@
 // Flag parsing for `keelson store`, in etcd's style: --flag=value or
 // --flag value, booleans as --flag or --flag=true|false, a few short aliases.
 // Unknown flags are a usage error (exit code 2), never silently ignored.
-import { UsageError } from '../main.ts';
+import { UsageError } from '../command.ts';
 
 export interface FlagSpec {
   /** Flags that take no value. */

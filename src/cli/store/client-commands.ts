@@ -4,7 +4,7 @@
 // Output follows etcdctl's formats so scripts written for it keep working.
 import fs from 'node:fs';
 import readline from 'node:readline';
-import { UsageError } from '../main.ts';
+import { UsageError } from '../command.ts';
 import { flagBool, flagDurationMs, flagInt, parseFlags, parseHexId, type FlagSpec, type Parsed } from './args.ts';
 import { EndpointClient, EtcdClient, ServerError, UnreachableError, type ClientTls } from './grpc.ts';
 import { hex, humanBytes, outputFormat, table, toJson, type OutputFormat } from './output.ts';

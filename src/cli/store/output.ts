@@ -1,7 +1,7 @@
 // Output for the store client commands: simple (etcdctl's default lines),
 // json (the gRPC response, bytes in base64, 64-bit numbers written as
 // numbers) and table (boxed ASCII, for list-like results).
-import { UsageError } from '../main.ts';
+import { UsageError } from '../command.ts';
 
 export type OutputFormat = 'simple' | 'json' | 'table';
 

@@ -6,7 +6,7 @@
 // WAL and keyspace are durable at every acknowledged write) and exits 0.
 import fs from 'node:fs';
 import path from 'node:path';
-import { UsageError } from '../main.ts';
+import { UsageError } from '../command.ts';
 import { flagBool, flagDurationMs, flagInt, parseFlags, type FlagSpec, type Parsed } from './args.ts';
 import type { AutoCompactMode } from '../../store/mvcc/autocompact.ts';
 import { TcpTransport, fetchMemberList, type TcpTlsOptions } from '../../store/raft/tcp.ts';

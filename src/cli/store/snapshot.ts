@@ -8,7 +8,7 @@
 // written; a file that fails either is refused with exit code 2.
 import fs from 'node:fs';
 import path from 'node:path';
-import { UsageError } from '../main.ts';
+import { UsageError } from '../command.ts';
 import { parseFlags, type FlagSpec } from './args.ts';
 import { outputFormat, table, toJson, humanBytes, hex } from './output.ts';
 import { decodeSnapshotFile, SnapshotFileError, snapshotFileStatus } from '../../store/embedded/snapshot-file.ts';
