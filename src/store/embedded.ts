@@ -39,11 +39,11 @@ import path from 'node:path';
 import { isNativeError, Wal, type ConfState, type RaftRole } from '../native.ts';
 import type { AlarmMember, ClusterHeader, ClusterStore, MemberChangeResponse, SnapshotStream } from './cluster.ts';
 import { clusterIdOf, memberIdOf, newMemberId, type InitialMember } from './embedded/ids.ts';
-import { decodeSnapshotFile, encodeSnapshotFile, SnapshotFileError, type SnapshotHeader } from './embedded/snapshot-file.ts';
+import { decodeSnapshotFile, encodeSnapshotFile, SnapshotFileError, streamSnapshotFile, type SnapshotHeader } from './embedded/snapshot-file.ts';
 import { isKeelsonError, KeelsonError } from './errors.ts';
 import { Lessor, pickLeaseId } from './lease/lessor.ts';
 import { AutoCompactor, type AutoCompactMode } from './mvcc/autocompact.ts';
-import { Keyspace } from './mvcc/keyspace.ts';
+import { Keyspace, type KeyspaceSnapshotStream } from './mvcc/keyspace.ts';
 import {
   encodeChecked, needsSpace, type AlarmType, type ApplyResult, type CompactResponse, type DeleteRangeResponse,
   type LeaseGrantResponse, type LeaseRevokeResponse, type PutResponse, type RangeResponse, type Request, type Response,
@@ -1009,41 +1009,63 @@ export class EmbeddedStore implements ClusterStore {
     return { header: this.header(), alarms };
   }
 
-  /** A verified snapshot file of this member's state (format in snapshot-file.ts). */
-  async snapshotFile(): Promise<{ file: Buffer; header: SnapshotHeader }> {
+  /**
+   * A copy of the keyspace (as a stream, Keyspace.snapshotStream()) with the
+   * snapshot file header that goes with it. The copy records its own applied
+   * index; the revision and membership are taken from a moment when nothing
+   * applied in between.
+   */
+  private async consistentCopy(): Promise<{ header: SnapshotHeader; ks: KeyspaceSnapshotStream }> {
     this.checkOpen();
-    // The keyspace copy records its own applied index; take the revision
-    // that goes with it from a moment when nothing applied in between.
     for (let attempt = 0; ; attempt++) {
       const indexBefore = this.keyspace.appliedIndex();
       const revBefore = this.keyspace.revision();
       const membersBefore = this.memberList();
       const membersIndexBefore = this.membersIndex;
-      const ks = await this.keyspace.snapshot();
-      if (ks.index === indexBefore || attempt >= 8) {
-        const header: SnapshotHeader = {
-          revision: ks.index === indexBefore ? revBefore : this.keyspace.revision(),
-          index: ks.index,
-          clusterId: this.clusterId,
-          memberId: this.memberId,
-          members: membersBefore,
-          membersIndex: Math.min(membersIndexBefore, ks.index),
-          createdAtMs: Date.now(),
-        };
-        return { file: encodeSnapshotFile(header, ks.data), header };
+      const ks = await this.keyspace.snapshotStream();
+      if (ks.index !== indexBefore && attempt < 8) {
+        ks.discard();
+        continue;
       }
+      const header: SnapshotHeader = {
+        revision: ks.index === indexBefore ? revBefore : this.keyspace.revision(),
+        index: ks.index,
+        clusterId: this.clusterId,
+        memberId: this.memberId,
+        members: membersBefore,
+        membersIndex: Math.min(membersIndexBefore, ks.index),
+        createdAtMs: Date.now(),
+      };
+      return { header, ks };
     }
   }
 
+  /** A verified snapshot file of this member's state (format in snapshot-file.ts), whole in memory (a Raft MsgSnap carries it). */
+  async snapshotFile(): Promise<{ file: Buffer; header: SnapshotHeader }> {
+    const { header, ks } = await this.consistentCopy();
+    const parts: Buffer[] = [];
+    for await (const c of ks.chunks) parts.push(c);
+    return { file: encodeSnapshotFile(header, Buffer.concat(parts, ks.sizeBytes)), header };
+  }
+
+  /**
+   * The snapshot file (snapshotFile()'s bytes) as a stream in chunks of at
+   * most 1 MiB, holding one chunk at a time whatever the size of the store:
+   * the keyspace copy is read from its temporary file as it is sent.
+   */
   async snapshot(): Promise<SnapshotStream> {
-    const { file, header } = await this.snapshotFile();
-    const chunkBytes = 1024 * 1024;
+    const { header, ks } = await this.consistentCopy();
+    const file = streamSnapshotFile(header, ks.chunks, ks.sizeBytes);
     return {
       revision: header.revision,
       index: header.index,
-      sizeBytes: file.length,
+      sizeBytes: file.sizeBytes,
       chunks: (async function* () {
-        for (let off = 0; off < file.length; off += chunkBytes) yield file.subarray(off, Math.min(file.length, off + chunkBytes));
+        try {
+          yield* file.chunks;
+        } finally {
+          ks.discard();
+        }
       })(),
     };
   }

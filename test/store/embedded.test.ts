@@ -62,9 +62,13 @@ test('snapshot file: stream, status, restore into a new cluster; a corrupt file 
     for (let i = 0; i < 50; i++) await s.put(b(`k${i}`), b(`v${i}`));
     const snap = await s.snapshot();
     const chunks: Buffer[] = [];
-    for await (const c of snap.chunks) chunks.push(c);
+    for await (const c of snap.chunks) {
+      assert.ok(c.length <= 1024 * 1024, 'chunks of at most 1 MiB');
+      chunks.push(c);
+    }
     const file = Buffer.concat(chunks);
     assert.is(file.length, snap.sizeBytes);
+    assert.equal(fs.readdirSync(path.join(dir, 'a', 'keyspace')).filter((f) => f.startsWith('snapshot-')), [], 'the keyspace copy is removed after the stream');
     const st = snapshotFileStatus(file);
     assert.is(st.revision, snap.revision);
     assert.is(st.revision, (await s.range(b('k0'), { serializable: true })).header.revision);

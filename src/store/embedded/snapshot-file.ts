@@ -43,15 +43,40 @@ export class SnapshotFileError extends Error {
   }
 }
 
-export function encodeSnapshotFile(header: SnapshotHeader, keyspace: Buffer): Buffer {
+/** What comes before the keyspace's bytes: magic, version, header length and header. */
+export function snapshotFilePrefix(header: SnapshotHeader): Buffer {
   const json = Buffer.from(JSON.stringify(header));
   const fixed = Buffer.alloc(FIXED_BYTES);
   MAGIC.copy(fixed, 0);
   fixed.writeUInt32BE(VERSION, 8);
   fixed.writeUInt32BE(json.length, 12);
-  const body = Buffer.concat([fixed, json, keyspace]);
+  return Buffer.concat([fixed, json]);
+}
+
+export function encodeSnapshotFile(header: SnapshotHeader, keyspace: Buffer): Buffer {
+  const body = Buffer.concat([snapshotFilePrefix(header), keyspace]);
   const sha = createHash('sha256').update(body).digest();
   return Buffer.concat([body, sha]);
+}
+
+/**
+ * The same bytes as encodeSnapshotFile(header, keyspace), from the keyspace's
+ * bytes as a stream, holding one chunk at a time: the prefix, each chunk as
+ * it comes, then the SHA-256. `keyspaceBytes` is the length of what
+ * `keyspace` yields; the result's sizeBytes is the length of the whole.
+ */
+export function streamSnapshotFile(header: SnapshotHeader, keyspace: AsyncIterable<Buffer>, keyspaceBytes: number): { sizeBytes: number; chunks: AsyncGenerator<Buffer> } {
+  const prefix = snapshotFilePrefix(header);
+  async function* chunks(): AsyncGenerator<Buffer> {
+    const sha = createHash('sha256').update(prefix);
+    yield prefix;
+    for await (const c of keyspace) {
+      sha.update(c);
+      yield c;
+    }
+    yield sha.digest();
+  }
+  return { sizeBytes: prefix.length + keyspaceBytes + SHA_BYTES, chunks: chunks() };
 }
 
 /** Verifies and splits a snapshot file; throws SnapshotFileError naming what is wrong. */

@@ -120,6 +120,25 @@ const RESTORE_FILE = 'keyspace.mdb.restore';
 const EMPTY = Buffer.alloc(0);
 const SNAPSHOT_MAGIC = Buffer.from('KSNAP001');
 const SNAPSHOT_HEADER_BYTES = 8 + 8 + 4;
+/** Temporary snapshot copies in the keyspace dir are named so; leftovers are removed on open. */
+const SNAPSHOT_TMP_PREFIX = 'snapshot-';
+/** The chunk size of snapshotStream(). */
+export const snapshotChunkBytes = 1024 * 1024;
+
+/** A file's bytes in fresh buffers of at most snapshotChunkBytes (a consumer may keep each one). */
+async function* readChunks(file: string): AsyncGenerator<Buffer> {
+  const fh = await fs.promises.open(file, 'r');
+  try {
+    for (;;) {
+      const buf = Buffer.allocUnsafe(snapshotChunkBytes);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) return;
+      yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
+}
 /**
  * Version of the on-disk layout (encoding.ts), stored in meta. 2 added the
  * `head` index; a directory written by an older layout is refused rather than
@@ -198,6 +217,9 @@ export class Keyspace implements StateMachine {
   private txCompactRev = 0;
   private txSub = 0;
   private txEvents: Event[] = [];
+  /** Temporary copies of snapshotStream() not yet removed. */
+  private readonly snapshotFiles = new Set<string>();
+  private snapshotSeq = 0;
   private txLeaseChanges: ({ type: 'grant'; id: number; ttl: number } | { type: 'revoke'; id: number })[] = [];
 
   constructor(opts: KeyspaceOptions) {
@@ -211,6 +233,8 @@ export class Keyspace implements StateMachine {
     // A leftover restore file is an interrupted restore: the old state is
     // still whole (the rename never happened), so drop the partial copy.
     fs.rmSync(path.join(this.dir, RESTORE_FILE), { force: true });
+    // So is a snapshot copy: the stream that was reading it is gone.
+    for (const f of fs.readdirSync(this.dir)) if (f.startsWith(SNAPSHOT_TMP_PREFIX)) fs.rmSync(path.join(this.dir, f), { force: true });
     this.openEnv();
   }
 
@@ -1122,29 +1146,73 @@ export class Keyspace implements StateMachine {
    * A consistent copy of the whole lmdb state. The copy runs off the JS
    * thread in one lmdb read transaction; the applied index is read from the
    * copy itself, so it matches the data even if applies ran meanwhile.
-   * Format: magic:8 index:8 crc32:4 then the lmdb file.
+   * Format: magic:8 index:8 crc32:4 then the lmdb file. The whole copy is in
+   * memory: the Raft MsgSnap path needs it so; snapshotStream() does not.
    */
   async snapshot(): Promise<{ index: number; data: Buffer }> {
+    const s = await this.snapshotStream();
+    const parts: Buffer[] = [];
+    for await (const c of s.chunks) parts.push(c);
+    return { index: s.index, data: Buffer.concat(parts, s.sizeBytes) };
+  }
+
+  /**
+   * The bytes of snapshot(), in chunks of at most snapshotChunkBytes: memory
+   * stays at one chunk whatever the size of the store (a backup of a large
+   * store must not hold it in memory). The copy is a temporary file beside
+   * the store, read twice (once for the checksum in the header, once to
+   * send), and removed when the stream ends, is abandoned (the consumer's
+   * loop breaks or throws), discard() is called, the keyspace closes, or, after
+   * a crash, the next open.
+   */
+  async snapshotStream(): Promise<KeyspaceSnapshotStream> {
     this.checkOpen();
-    const tmp = path.join(this.dir, `snapshot-${process.pid}-${Date.now()}.mdb`);
-    // The copy is of the committed state: commit what is applied so far.
-    await this.commitBatch();
-    try {
-      await this.env.backup(tmp, true);
-      const copy = open({ path: tmp, maxDbs: 8, readOnly: true });
-      const index = (copy.openDB('meta', { encoding: 'msgpack' }).get('applied') as number | undefined) ?? 0;
-      await copy.close();
-      const file = await fs.promises.readFile(tmp);
-      const header = Buffer.alloc(SNAPSHOT_HEADER_BYTES);
-      SNAPSHOT_MAGIC.copy(header, 0);
-      header.writeUInt32BE(Math.floor(index / 0x100000000), 8);
-      header.writeUInt32BE(index >>> 0, 12);
-      header.writeUInt32BE(crc32(file) >>> 0, 16);
-      return { index, data: Buffer.concat([header, file]) };
-    } finally {
+    const tmp = path.join(this.dir, `${SNAPSHOT_TMP_PREFIX}${process.pid}-${++this.snapshotSeq}.mdb`);
+    const discard = () => {
+      if (!this.snapshotFiles.delete(tmp)) return;
       fs.rmSync(tmp, { force: true });
       fs.rmSync(`${tmp}-lock`, { force: true });
+    };
+    this.snapshotFiles.add(tmp);
+    let index: number;
+    let crc = 0;
+    let fileBytes = 0;
+    try {
+      // The copy is of the committed state: commit what is applied so far.
+      await this.commitBatch();
+      await this.env.backup(tmp, true);
+      const copy = open({ path: tmp, maxDbs: 8, readOnly: true });
+      index = (copy.openDB('meta', { encoding: 'msgpack' }).get('applied') as number | undefined) ?? 0;
+      await copy.close();
+      fs.rmSync(`${tmp}-lock`, { force: true });
+      for await (const c of readChunks(tmp)) {
+        crc = crc32(c, crc);
+        fileBytes += c.length;
+      }
+    } catch (e) {
+      discard();
+      throw e;
     }
+    const header = Buffer.alloc(SNAPSHOT_HEADER_BYTES);
+    SNAPSHOT_MAGIC.copy(header, 0);
+    header.writeUInt32BE(Math.floor(index / 0x100000000), 8);
+    header.writeUInt32BE(index >>> 0, 12);
+    header.writeUInt32BE(crc >>> 0, 16);
+    async function* chunks(): AsyncGenerator<Buffer> {
+      try {
+        yield header;
+        let sent = 0;
+        for await (const c of readChunks(tmp)) {
+          sent += c.length;
+          yield c;
+        }
+        // The file is private to this stream: a change in size means something else wrote it.
+        if (sent !== fileBytes) throw new Error(`keelson: keyspace snapshot copy changed size while it was read (${fileBytes} -> ${sent} bytes)`);
+      } finally {
+        discard();
+      }
+    }
+    return { index, sizeBytes: SNAPSHOT_HEADER_BYTES + fileBytes, chunks: chunks(), discard };
   }
 
   /**
@@ -1202,6 +1270,11 @@ export class Keyspace implements StateMachine {
       this.endBatch(b, this.broken ?? undefined);
       await b.done;
     }
+    for (const f of [...this.snapshotFiles]) {
+      this.snapshotFiles.delete(f);
+      fs.rmSync(f, { force: true });
+      fs.rmSync(`${f}-lock`, { force: true });
+    }
     await this.env.close();
   }
 
@@ -1210,6 +1283,18 @@ export class Keyspace implements StateMachine {
     if (this.restoring) throw new KeelsonError('closed', 'a snapshot is being restored');
     if (this.broken) throw new Error(`keelson keyspace is unusable after a failed write: ${this.broken.message}`);
   }
+}
+
+/** A keyspace snapshot being read (Keyspace.snapshotStream()). */
+export interface KeyspaceSnapshotStream {
+  /** The applied index the copy holds. */
+  index: number;
+  /** Total bytes the chunks add up to (the length of snapshot().data). */
+  sizeBytes: number;
+  /** Chunks of at most snapshotChunkBytes; the copy is removed when they end or the loop over them stops. */
+  chunks: AsyncIterable<Buffer>;
+  /** Removes the copy now (a stream that will not be read). Idempotent. */
+  discard(): void;
 }
 
 /** The write transaction that applies go into between commits. */

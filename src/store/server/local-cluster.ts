@@ -26,9 +26,6 @@ export interface LocalClusterStoreOptions extends LocalKeyspaceStoreOptions {
   newMemberId?: () => number;
 }
 
-/** Bytes per snapshot chunk (the ClusterStore contract allows at most 1 MiB). */
-const snapshotChunkBytesMax = 1024 * 1024;
-
 export class LocalClusterStore implements ClusterStore {
   readonly local: LocalKeyspaceStore;
   readonly memberId: number;
@@ -138,12 +135,8 @@ export class LocalClusterStore implements ClusterStore {
 
   async snapshot(): Promise<SnapshotStream> {
     const revision = this.local.keyspace.revision();
-    const snap = await this.local.keyspace.snapshot();
-    const data = snap.data;
-    async function* chunks(): AsyncIterable<Buffer> {
-      for (let off = 0; off < data.length; off += snapshotChunkBytesMax) yield data.subarray(off, off + snapshotChunkBytesMax);
-    }
-    return { revision, index: snap.index, sizeBytes: data.length, chunks: chunks() };
+    const snap = await this.local.keyspace.snapshotStream();
+    return { revision, index: snap.index, sizeBytes: snap.sizeBytes, chunks: snap.chunks };
   }
 
   close(): Promise<void> {

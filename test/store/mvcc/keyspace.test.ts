@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isKeelsonError, KeelsonError } from '../../../src/store/errors.ts';
-import { Keyspace } from '../../../src/store/mvcc/keyspace.ts';
+import { Keyspace, snapshotChunkBytes } from '../../../src/store/mvcc/keyspace.ts';
 import {
   encodeProposal, limits, prefixEnd, type DeleteRangeResponse, type PutResponse, type RequestOp, type TxnResponse,
 } from '../../../src/store/mvcc/requests.ts';
@@ -366,6 +366,54 @@ test('snapshot and restore: same state and hash; corrupt snapshots and interrupt
     const again = new Keyspace({ dir: c.dir });
     assert.not.ok(fs.existsSync(path.join(c.dir, 'keyspace.mdb.restore')));
     assert.is(again.revision(), 51);
+    await again.close();
+  } finally {
+    await a.close();
+    await c.close();
+  }
+});
+
+test('snapshotStream: bounded chunks, the same state as snapshot(); its copy is removed however the stream ends', async () => {
+  const a = open();
+  const c = open();
+  const copies = (dir: string) => fs.readdirSync(dir).filter((f) => f.startsWith('snapshot-'));
+  try {
+    // About 3 MiB of values, so the copy spans several chunks.
+    const v = Buffer.alloc(3000, 0x61);
+    for (let i = 0; i < 1000; i++) a.ok({ op: 'put', key: b(`k${i}`), value: v });
+    const s = await a.ks.snapshotStream();
+    assert.is(s.index, a.ks.appliedIndex());
+    assert.is(copies(a.dir).length, 1, 'the copy is a file beside the store');
+    const parts: Buffer[] = [];
+    for await (const chunk of s.chunks) {
+      assert.ok(chunk.length <= snapshotChunkBytes, `chunk of ${chunk.length} bytes`);
+      parts.push(chunk);
+    }
+    assert.ok(parts.length >= 4, `${parts.length} chunks`);
+    const data = Buffer.concat(parts);
+    assert.is(data.length, s.sizeBytes);
+    assert.equal(copies(a.dir), [], 'removed after the last chunk');
+    // The bytes are a keyspace snapshot with a valid checksum.
+    await c.ks.restore(s.index, data);
+    assert.equal(c.ks.hash(), a.ks.hash());
+    const whole = await a.ks.snapshot();
+    assert.is(whole.data.length, data.length);
+    // A loop that stops early, a stream never read (discard), and one left open at close.
+    const early = await a.ks.snapshotStream();
+    for await (const _ of early.chunks) break;
+    assert.equal(copies(a.dir), [], 'removed when the loop breaks');
+    const unread = await a.ks.snapshotStream();
+    unread.discard();
+    unread.discard();
+    assert.equal(copies(a.dir), [], 'removed by discard()');
+    await a.ks.snapshotStream();
+    assert.is(copies(a.dir).length, 1);
+    await a.ks.close();
+    assert.equal(copies(a.dir), [], 'removed at close');
+    // A copy left by a crash is removed on open.
+    fs.writeFileSync(path.join(a.dir, 'snapshot-1-1.mdb'), 'left by a crash');
+    const again = new Keyspace({ dir: a.dir });
+    assert.equal(copies(a.dir), []);
     await again.close();
   } finally {
     await a.close();
