@@ -3,7 +3,9 @@
 //   creates   pod creates with N concurrent HTTPS clients, twice: closed loop
 //             (each client waits for its answer: the most the server does) and
 //             open loop at --rate creates/s (latency counted from when each
-//             create was due), with the server's CPU ms per create
+//             create was due), with the server's CPU ms per create; then a
+//             closed loop of GETs of one pod (what a request costs without
+//             the write; its "serverCpuMsPerCreate" is per GET)
 //   list      LIST of 10,000 and 100,000 pods over HTTPS, served from the watch cache
 //   fanout    watch fan-out: W in-process watchers of one resource, events delivered per second
 // The machine is shared, so the load average is recorded with the numbers.
@@ -58,12 +60,14 @@ function body() {
   return JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p-' + env.TAG + '-' + (seq++), labels: { app: 'bench' } }, spec: { containers: [{ name: 'c', image: 'registry.example/app:1.0' }] } });
 }
 function post(b) {
+  // MODE "get": the same loop GETs one existing pod instead (the cost of a request without the write).
+  const get = mode === 'get', want = get ? 200 : 201;
   return new Promise((resolve) => {
-    const req = https.request(url, { method: 'POST', agent, headers: { ...headers, 'content-length': Buffer.byteLength(b) } }, (res) => {
-      let text = ''; res.on('data', (c) => { if (res.statusCode !== 201 && text.length < 500) text += c; });
-      res.on('end', () => resolve(res.statusCode === 201 ? '' : res.statusCode + ' ' + text));
+    const req = https.request(get ? url + '/' + env.GET_NAME : url, get ? { method: 'GET', agent, headers } : { method: 'POST', agent, headers: { ...headers, 'content-length': Buffer.byteLength(b) } }, (res) => {
+      let text = ''; res.on('data', (c) => { if (res.statusCode !== want && text.length < 500) text += c; });
+      res.on('end', () => resolve(res.statusCode === want ? '' : res.statusCode + ' ' + text));
     });
-    req.on('error', (e) => resolve(String(e))); req.end(b);
+    req.on('error', (e) => resolve(String(e))); req.end(get ? undefined : b);
   });
 }
 function record(counted, due, err) {
@@ -179,7 +183,7 @@ const agent = new https.Agent({ keepAlive: true, maxSockets: 8, ca });
 const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
 
 /** One run of the load generator in its own process (so that it does not share the server's event loop), with the server's CPU per request. */
-async function createRun(mode: 'closed' | 'open', tag: string): Promise<Record<string, unknown>> {
+async function createRun(mode: 'closed' | 'open' | 'get', tag: string): Promise<Record<string, unknown>> {
   // Where the server's time goes besides work: event-loop stalls, and collector pauses by kind.
   const loop = monitorEventLoopDelay({ resolution: 5 });
   loop.enable();
@@ -199,7 +203,7 @@ async function createRun(mode: 'closed' | 'open', tag: string): Promise<Record<s
     const child = spawn(process.execPath, ['-e', createClient], {
       env: {
         ...process.env, URL: `${standalone.url}/api/v1/namespaces/bench/pods`, CA: ca, TOKEN: benchToken, TAG: tag, MODE: mode,
-        CLIENTS: String(clients), SECONDS: String(seconds), WARMUP: String(warmupSeconds), RATE: String(rate), QUEUE_MAX: String(rate * 2),
+        CLIENTS: String(clients), SECONDS: String(seconds), WARMUP: String(warmupSeconds), RATE: String(rate), QUEUE_MAX: String(rate * 2), GET_NAME: 'p-c-0',
       },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -239,9 +243,12 @@ try {
     console.log('creates closed', JSON.stringify(closed));
     const openLoop = await createRun('open', 'o');
     console.log('creates open', JSON.stringify(openLoop));
+    // What a request costs the server without the write: GETs of one pod over the same path.
+    const gets = await createRun('get', 'g');
+    console.log('gets closed', JSON.stringify(gets));
     results.creates = {
       target: `p99 <= 50 ms at ${rate} creates/s with ${clients} clients`,
-      closedLoop: closed, openLoop,
+      closedLoop: closed, openLoop, getsClosedLoop: gets,
       met: openLoop.errors === 0 && openLoop.dropped === 0 && (openLoop as any).perSecond >= rate * 0.98 && (openLoop as any).latencyMs.p99 !== null && (openLoop as any).latencyMs.p99 <= 50,
     };
   }
