@@ -110,6 +110,14 @@ export interface EmbeddedStoreOptions {
   seed?: number;
   /** Backend quota in bytes; 0 = none. Default 2 GiB. */
   quotaBackendBytes?: number;
+  /**
+   * How often applied entries are committed to lmdb, with their fsync (etcd
+   * --backend-batch-interval), in ms; and after how many entries at the
+   * latest (--backend-batch-limit). Defaults 100 ms and 10,000, as etcd's.
+   * See docs/mvcc.md, "Commit batching", for what a longer interval trades.
+   */
+  backendBatchIntervalMs?: number;
+  backendBatchLimit?: number;
   autoCompact?: AutoCompactMode;
   /** Replicated requests waiting for their entry to apply; past it new ones get 'too many requests'. Default 100,000. */
   proposalsWaitingMax?: number;
@@ -256,6 +264,8 @@ export class EmbeddedStore implements ClusterStore {
     let lessor: Lessor | undefined;
     this.keyspace = new Keyspace({
       dir: path.join(this.dataDir, 'keyspace'),
+      commitIntervalMs: opts.backendBatchIntervalMs,
+      commitEntriesMax: opts.backendBatchLimit,
       onApplied: (id, r, from) => {
         if (from !== this.memberId) return;
         const w = this.waiters.get(id);

@@ -7,6 +7,8 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Cluster, keelson as keelsonProcess, keelsonInProcess as keelson, tempDir, until } from './store-helpers.ts';
+import { UsageError } from '../../src/cli/command.ts';
+import { parseServeArgs } from '../../src/cli/store/serve.ts';
 
 const dir = tempDir('keelson-store-cli-');
 let source: Cluster;
@@ -113,6 +115,17 @@ test('NOSPACE: past --quota-backend-bytes writes fail, the alarm shows, deleting
     assert.is(ok(await keelson('store', 'alarm', 'list', e), 'alarm list'), '');
   } finally {
     await small.stopAll();
+  }
+});
+
+test('--backend-batch-interval and --backend-batch-limit: etcd defaults, durations, bounds', () => {
+  const d = parseServeArgs([]);
+  assert.equal([d.backendBatchIntervalMs, d.backendBatchLimit], [100, 10_000]);
+  const c = parseServeArgs(['--backend-batch-interval=250ms', '--backend-batch-limit=500']);
+  assert.equal([c.backendBatchIntervalMs, c.backendBatchLimit], [250, 500]);
+  assert.is(parseServeArgs(['--backend-batch-interval=2s']).backendBatchIntervalMs, 2000);
+  for (const bad of [['--backend-batch-interval=0ms'], ['--backend-batch-interval=11s'], ['--backend-batch-interval=soon'], ['--backend-batch-limit=0'], ['--backend-batch-limit=2000000']]) {
+    assert.throws(() => parseServeArgs(bad), (e: unknown) => e instanceof UsageError, bad[0]);
   }
 });
 

@@ -20,6 +20,10 @@ import { parseHexId } from './args.ts';
 import { EndpointClient } from './grpc.ts';
 import type { HashKVResponse } from '../../store/store.ts';
 
+/** Bounds of --backend-batch-interval and --backend-batch-limit (the WAL replays an uncommitted batch after a crash). */
+const backendBatchIntervalMsMax = 10_000;
+const backendBatchLimitMax = 1_000_000;
+
 export const serveSpec: FlagSpec = {
   bool: ['peer-client-cert-auth', 'force-new-cluster', 'client-cert-auth'],
   value: [
@@ -27,7 +31,8 @@ export const serveSpec: FlagSpec = {
     'initial-cluster', 'initial-cluster-state', 'initial-cluster-token', 'heartbeat-interval', 'election-timeout',
     'auto-compaction-mode', 'auto-compaction-retention', 'quota-backend-bytes', 'peer-cert-file', 'peer-key-file',
     'peer-trusted-ca-file', 'member-id', 'cluster-id', 'experimental-corrupt-check-time', 'snapshot-count',
-    'experimental-snapshot-catchup-entries', 'cert-file', 'key-file', 'trusted-ca-file',
+    'experimental-snapshot-catchup-entries', 'cert-file', 'key-file', 'trusted-ca-file', 'backend-batch-interval',
+    'backend-batch-limit',
   ],
 };
 
@@ -53,6 +58,9 @@ Runs one member of a Keelson store cluster and serves the etcd v3 API.
   --auto-compaction-mode=periodic|revision
   --auto-compaction-retention=0           periodic: hours (or 30m, 1h); revision: revisions kept; 0 = off
   --quota-backend-bytes=2147483648        keyspace size past which writes fail with NOSPACE
+  --backend-batch-interval=100ms          how often applied entries are committed to the keyspace
+                                          file (one fsync each; at most 10s)
+  --backend-batch-limit=10000             entries after which a commit starts sooner
   --experimental-corrupt-check-time=0    how often the leader compares keyspace hashes with the
                                           other members (e.g. 5m); a mismatch raises CORRUPT; 0 = off
   --snapshot-count=10000                  applied entries between snapshots (the log is compacted behind them)
@@ -84,6 +92,8 @@ export interface ServeConfig {
   corruptCheckMs: number;
   snapshotEntries: number;
   snapshotCatchUpEntries: number;
+  backendBatchIntervalMs: number;
+  backendBatchLimit: number;
 }
 
 function urlList(p: Parsed, flag: string, dflt: string): string[] {
@@ -183,6 +193,10 @@ export function parseServeArgs(args: string[]): ServeConfig {
     if (ms > 0) autoCompact = { mode: 'periodic', retainMs: ms };
   }
   const quota = flagInt(p, 'quota-backend-bytes', 2 * 1024 * 1024 * 1024, 0);
+  const batchMs = flagDurationMs(p, 'backend-batch-interval', 100);
+  if (batchMs < 1 || batchMs > backendBatchIntervalMsMax) throw new UsageError(`--backend-batch-interval must be between 1ms and ${backendBatchIntervalMsMax / 1000}s, got "${p.flags.get('backend-batch-interval')}"`);
+  const batchLimit = flagInt(p, 'backend-batch-limit', 10_000, 1);
+  if (batchLimit > backendBatchLimitMax) throw new UsageError(`--backend-batch-limit must be at most ${backendBatchLimitMax}`);
   const tlsFlags = ['peer-cert-file', 'peer-key-file', 'peer-trusted-ca-file'].filter((f) => p.flags.has(f));
   if (tlsFlags.length !== 0 && tlsFlags.length !== 3) throw new UsageError('peer TLS needs all of --peer-cert-file, --peer-key-file and --peer-trusted-ca-file');
   const peerTls = tlsFlags.length === 3 ? { certFile: p.flags.get('peer-cert-file')!, keyFile: p.flags.get('peer-key-file')!, caFile: p.flags.get('peer-trusted-ca-file')! } : undefined;
@@ -224,6 +238,8 @@ export function parseServeArgs(args: string[]): ServeConfig {
     corruptCheckMs: flagDurationMs(p, 'experimental-corrupt-check-time', 0),
     snapshotEntries: flagInt(p, 'snapshot-count', 10_000, 1),
     snapshotCatchUpEntries: flagInt(p, 'experimental-snapshot-catchup-entries', 5_000, 1),
+    backendBatchIntervalMs: batchMs,
+    backendBatchLimit: batchLimit,
   };
 }
 
@@ -407,6 +423,8 @@ export async function serve(args: string[]): Promise<number> {
       hashCheckMs: cfg.corruptCheckMs,
       snapshotEntries: cfg.snapshotEntries,
       snapshotCatchUpEntries: cfg.snapshotCatchUpEntries,
+      backendBatchIntervalMs: cfg.backendBatchIntervalMs,
+      backendBatchLimit: cfg.backendBatchLimit,
       // The hash check asks the other members over their client API.
       peerHashKV: (id, revision) => peerHashKV(store, cfg, id, revision),
       transport,
