@@ -18,6 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EndpointClient } from '../src/cli/store/grpc.ts';
+import { encodePut, encodeRange, RawGrpcClient } from './lib/raw-grpc.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -59,9 +60,12 @@ const members = await Promise.all(['m1', 'm2', 'm3', 'm4', 'm5'].slice(0, member
 const initial = members.map((m) => `${m.n}=http://127.0.0.1:${m.peer}`).join(',');
 const procs: ChildProcess[] = [];
 const clients: EndpointClient[] = [];
+const raw: RawGrpcClient[] = [];
 
 async function stopAll(): Promise<void> {
   for (const c of clients) c.close();
+  for (const c of raw) c.close();
+  raw.length = 0;
   await Promise.all(procs.map((p) => new Promise<void>((resolve) => {
     if (p.exitCode !== null || p.signalCode !== null) return resolve();
     const kill = setTimeout(() => p.kill('SIGKILL'), 10_000);
@@ -114,6 +118,8 @@ try {
   for (let i = 0; i < connsPerMember; i++) {
     for (const e of endpoints) clients.push(new EndpointClient(e, 30_000, undefined, { 'grpc.use_local_subchannel_pool': 1 }));
   }
+  // The rows' load, as bench/store.ts sends it.
+  for (let i = 0; i < connsPerMember; i++) for (const e of endpoints) raw.push(new RawGrpcClient(e));
   const ids = await Promise.all(endpoints.map(async (e, i) => {
     const s = await clients[i]!.unary('Maintenance', 'Status', {}) as { leader: string; header: { member_id: string } };
     return { name: members[i]!.n, id: s.header.member_id, leader: s.leader };
@@ -123,7 +129,7 @@ try {
 
   const value = Buffer.alloc(256, 0x61);
   const key = (i: number) => Buffer.from(`bench/${(i * 7919) % keySpace}`.padEnd(16, '0'));
-  type Op = (c: EndpointClient, i: number) => Promise<unknown>;
+  type Op = (c: RawGrpcClient, i: number) => Promise<unknown>;
   const closedLoop = async (n: number, op: Op) => {
     let done = 0;
     let errors = 0;
@@ -132,7 +138,7 @@ try {
     const t0 = performance.now();
     const end = t0 + seconds * 1000;
     await Promise.all(Array.from({ length: n }, async (_, w) => {
-      const c = clients[w % clients.length]!;
+      const c = raw[w % raw.length]!;
       while (performance.now() < end) {
         const s = performance.now();
         try {
@@ -149,13 +155,15 @@ try {
     lats.sort((a, b) => a - b);
     return { done, opsPerSec: done / elapsed, p50: lats[Math.floor(lats.length * 0.5)] ?? 0, p99: lats[Math.floor(lats.length * 0.99)] ?? 0, errors };
   };
-  const put: Op = (c, i) => c.unary('KV', 'Put', { key: key(i), value });
+  const put: Op = (c, i) => c.unary('/etcdserverpb.KV/Put', encodePut(key(i), value));
+  const lget = encodeRange(key(1), false);
+  const sget = encodeRange(key(1), true);
   const rows: Record<string, [number, Op]> = {
     put1: [1, put],
     put50: [50, put],
     put1000: [1000, put],
-    lget: [1000, (c) => c.unary('KV', 'Range', { key: key(1) })],
-    sget: [1000, (c) => c.unary('KV', 'Range', { key: key(1), serializable: true })],
+    lget: [1000, (c) => c.unary('/etcdserverpb.KV/Range', lget)],
+    sget: [1000, (c) => c.unary('/etcdserverpb.KV/Range', sget)],
   };
   await closedLoop(50, put); // warm-up: connections, JIT
   console.log(`${'row'.padEnd(8)}${'ops/s'.padStart(8)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${members.map((m) => `${m.n} cpu`.padStart(9)).join('')}${'loadgen'.padStart(9)}  load  (CPU-seconds per 1,000 ops)`);

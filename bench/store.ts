@@ -1,8 +1,11 @@
 // Side-by-side benchmark: a 3-member Keelson cluster (`keelson store serve`
 // processes) and a 3-member etcd 3.4 cluster (/usr/bin/etcd), both on
 // loopback with data in a temp dir, driven in the same run by the same load
-// generator: raw @grpc/grpc-js clients (src/cli/store/grpc.ts) with many
-// requests in flight over a few HTTP/2 connections per member.
+// generator: a minimal HTTP/2 gRPC client (bench/lib/raw-grpc.ts, about a
+// third of the CPU per call of @grpc/grpc-js, so the generator takes less of
+// the 2-core machine from the members) with many requests in flight over a
+// few HTTP/2 connections per member; the watch fan-out uses @grpc/grpc-js
+// streams (src/cli/store/grpc.ts).
 //
 // Rows: puts of 256-byte values with 1 client (to the leader, and to a
 // follower), 50 and 1,000 concurrent clients;
@@ -23,6 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EndpointClient } from '../src/cli/store/grpc.ts';
+import { encodePut, encodeRange, RawGrpcClient } from './lib/raw-grpc.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = new Map<string, string>();
@@ -159,7 +163,14 @@ function percentile(sorted: Float64Array, p: number): number {
 /** Latency samples kept per row; past this the reservoir keeps a uniform sample. */
 const latencySamplesMax = 200_000;
 
-async function closedLoop(clients: EndpointClient[], concurrency: number, seconds: number, op: (c: EndpointClient, i: number) => Promise<unknown>): Promise<Omit<Row, 'name'>> {
+/** Raw gRPC sessions laid out as openClients() lays out its channels. */
+function openRaw(sys: System): RawGrpcClient[] {
+  const out: RawGrpcClient[] = [];
+  for (let i = 0; i < connsPerMember; i++) for (const e of sys.endpoints) out.push(new RawGrpcClient(e));
+  return out;
+}
+
+async function closedLoop<C>(clients: C[], concurrency: number, seconds: number, op: (c: C, i: number) => Promise<unknown>): Promise<Omit<Row, 'name'>> {
   const samples = new Float64Array(latencySamplesMax);
   let n = 0;
   let seen = 0;
@@ -250,6 +261,7 @@ async function watchFanout(sys: System, clients: EndpointClient[]): Promise<Omit
 async function benchSystem(name: 'keelson' | 'etcd'): Promise<Row[]> {
   const sys = await startCluster(name);
   const clients = openClients(sys);
+  const raw = openRaw(sys);
   const value = Buffer.alloc(valueBytes, 0x61);
   const rows: Row[] = [];
   try {
@@ -258,32 +270,33 @@ async function benchSystem(name: 'keelson' | 'etcd'): Promise<Row[]> {
     // falling for tens of seconds (measured: 200 -> 600 puts/s over the first
     // 20 s). etcd needs no warm-up but gets the same one. Every row is then
     // measured in steady state.
-    await closedLoop(clients, 50, warmupSeconds / 2, (c, i) => c.unary('KV', 'Put', { key: key(i), value }));
-    const put = (c: EndpointClient, i: number) => c.unary('KV', 'Put', { key: key(i), value });
+    const put = (c: RawGrpcClient, i: number) => c.unary('/etcdserverpb.KV/Put', encodePut(key(i), value));
+    await closedLoop(raw, 50, warmupSeconds / 2, put);
     // One client: a request loop on one member. Where it lands matters (a
-    // follower forwards the put; etcd's forwarding is much slower than its
-    // leader path), so both placements are measured instead of whichever
-    // member happens to be first.
+    // follower forwards the put), so both placements are measured instead of
+    // whichever member happens to be first.
     const leader = await leaderIndex(clients);
     const follower = (leader + 1) % sys.endpoints.length;
     for (const [where, i] of [['the leader', leader], ['a follower', follower]] as const) {
-      await closedLoop([clients[i]!], 1, warmupSeconds / 4, put);
-      rows.push({ name: `put 256 B, 1 client (to ${where})`, ...(await closedLoop([clients[i]!], 1, rowSeconds, put)) });
+      await closedLoop([raw[i]!], 1, warmupSeconds / 4, put);
+      rows.push({ name: `put 256 B, 1 client (to ${where})`, ...(await closedLoop([raw[i]!], 1, rowSeconds, put)) });
       console.error(`  ${name}: ${rows.at(-1)!.name}: ${rows.at(-1)!.opsPerSec.toFixed(0)}/s`);
     }
     for (const n of [50, 1000]) {
-      rows.push({ name: `put 256 B, ${n} clients`, ...(await closedLoop(clients, n, rowSeconds, put)) });
+      rows.push({ name: `put 256 B, ${n} clients`, ...(await closedLoop(raw, n, rowSeconds, put)) });
       console.error(`  ${name}: ${rows.at(-1)!.name}: ${rows.at(-1)!.opsPerSec.toFixed(0)}/s`);
     }
-    const rkey = key(1);
-    rows.push({ name: 'linearizable get, 1000 clients', ...(await closedLoop(clients, 1000, rowSeconds, (c) => c.unary('KV', 'Range', { key: rkey }))) });
+    const lget = encodeRange(key(1), false);
+    const sget = encodeRange(key(1), true);
+    rows.push({ name: 'linearizable get, 1000 clients', ...(await closedLoop(raw, 1000, rowSeconds, (c) => c.unary('/etcdserverpb.KV/Range', lget))) });
     console.error(`  ${name}: ${rows.at(-1)!.name}: ${rows.at(-1)!.opsPerSec.toFixed(0)}/s`);
-    rows.push({ name: 'serializable get, 1000 clients', ...(await closedLoop(clients, 1000, rowSeconds, (c) => c.unary('KV', 'Range', { key: rkey, serializable: true }))) });
+    rows.push({ name: 'serializable get, 1000 clients', ...(await closedLoop(raw, 1000, rowSeconds, (c) => c.unary('/etcdserverpb.KV/Range', sget))) });
     console.error(`  ${name}: ${rows.at(-1)!.name}: ${rows.at(-1)!.opsPerSec.toFixed(0)}/s`);
     rows.push({ name: `watch fan-out, ${watchers} watchers`, ...(await watchFanout(sys, clients)) });
     console.error(`  ${name}: ${rows.at(-1)!.name}: ${rows.at(-1)!.opsPerSec.toFixed(0)} events/s`);
   } finally {
     for (const c of clients) c.close();
+    for (const c of raw) c.close();
     await stopCluster(sys);
   }
   return rows;
