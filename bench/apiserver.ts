@@ -18,7 +18,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import https from 'node:https';
 import { fileURLToPath } from 'node:url';
-import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
+import { constants as perfConstants, monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { startStandalone } from '../src/apiserver/standalone.ts';
 import { EmbeddedStore } from '../src/store/embedded.ts';
 import { LocalKeyspaceStore } from '../src/store/local.ts';
@@ -55,7 +55,8 @@ const url = env.URL, clients = Number(env.CLIENTS), seconds = Number(env.SECONDS
 const mode = env.MODE, rate = Number(env.RATE), queueMax = Number(env.QUEUE_MAX);
 const agent = new https.Agent({ keepAlive: true, maxSockets: clients, ca: env.CA });
 const headers = { 'content-type': 'application/json', authorization: 'Bearer ' + env.TOKEN };
-const lat = []; let errors = 0, dropped = 0, seq = 0, firstError = '';
+const lat = []; let errors = 0, dropped = 0, seq = 0, firstError = '', newConnections = 0;
+const loopDelay = require('node:perf_hooks').monitorEventLoopDelay({ resolution: 5 });
 function body() {
   return JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p-' + env.TAG + '-' + (seq++), labels: { app: 'bench' } }, spec: { containers: [{ name: 'c', image: 'registry.example/app:1.0' }] } });
 }
@@ -67,6 +68,7 @@ function post(b) {
       let text = ''; res.on('data', (c) => { if (res.statusCode !== want && text.length < 500) text += c; });
       res.on('end', () => resolve(res.statusCode === want ? '' : res.statusCode + ' ' + text));
     });
+    req.on('socket', () => { if (!req.reusedSocket) newConnections++; });
     req.on('error', (e) => resolve(String(e))); req.end(get ? undefined : b);
   });
 }
@@ -111,6 +113,8 @@ function open(t0, end) {
 (async () => {
   const start = performance.now(), t0 = start + warmup * 1000, end = t0 + seconds * 1000;
   const cpu0 = process.cpuUsage();
+  // The client's own stalls and new TLS connections, counted after the warm-up like the latencies.
+  setTimeout(() => { loopDelay.enable(); newConnections = 0; }, warmup * 1000);
   if (mode === 'open') await open(t0, end); else await closed(t0, end);
   const el = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
@@ -121,7 +125,7 @@ function open(t0, end) {
     latencyMs: { p50: p(50), p90: p(90), p99: p(99), max: lat.length ? +lat[lat.length - 1].toFixed(2) : null }, clientCpuSeconds: +((cpu.user + cpu.system) / 1e6).toFixed(2) };
   if (mode === 'open') Object.assign(out, { ratePerSecond: rate });
   if (firstError) Object.assign(out, { firstError });
-  Object.assign(out, { requestsTotal: seq });
+  Object.assign(out, { requestsTotal: seq, clientNewConnections: newConnections, clientEventLoopDelayMaxMs: +(loopDelay.max / 1e6).toFixed(1) });
   process.stdout.write(JSON.stringify(out));
 })();
 `;
@@ -182,6 +186,47 @@ const admin = async (method: string, url: string, obj: unknown) => {
 const agent = new https.Agent({ keepAlive: true, maxSockets: 8, ca });
 const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
 
+/** perf_hooks' GC kinds (NODE_PERFORMANCE_GC_*). */
+const gcKinds: Record<number, string> = {
+  [perfConstants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+  [perfConstants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+  [perfConstants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+  [perfConstants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak',
+};
+
+/**
+ * The server's event-loop stalls over 30 ms, the longest first (at most 8),
+ * each split by the main thread's scheduler counters (Linux
+ * /proc/<pid>/task/<pid>/schedstat) into time on a CPU (work on the thread:
+ * JS, a collector pause, a synchronous native call) and time runnable but
+ * waiting for a CPU (the machine's other threads and processes had it); the
+ * rest is time blocked in the kernel (I/O, page faults).
+ */
+function watchStalls(): { stop(): Array<{ ms: number; onCpuMs: number; waitingForCpuMs: number }> } {
+  const file = `/proc/${process.pid}/task/${process.pid}/schedstat`;
+  const read = (): [number, number] => {
+    try {
+      const [run, wait] = readFileSync(file, 'utf8').split(' ').map(Number);
+      return [run! / 1e6, wait! / 1e6];
+    } catch {
+      return [0, 0];
+    }
+  };
+  const out: Array<{ ms: number; onCpuMs: number; waitingForCpuMs: number }> = [];
+  let last = performance.now();
+  let [run0, wait0] = read();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const [run, wait] = read();
+    const ms = now - last - 5;
+    if (ms > 30) out.push({ ms: Math.round(ms), onCpuMs: Math.round(run - run0), waitingForCpuMs: Math.round(wait - wait0) });
+    last = now;
+    run0 = run;
+    wait0 = wait;
+  }, 5);
+  return { stop: () => { clearInterval(timer); return out.sort((a, b) => b.ms - a.ms).slice(0, 8); } };
+}
+
 /** One run of the load generator in its own process (so that it does not share the server's event loop), with the server's CPU per request. */
 async function createRun(mode: 'closed' | 'open' | 'get', tag: string): Promise<Record<string, unknown>> {
   // Where the server's time goes besides work: event-loop stalls, and collector pauses by kind.
@@ -190,7 +235,7 @@ async function createRun(mode: 'closed' | 'open' | 'get', tag: string): Promise<
   const gc = new Map<string, { count: number; ms: number; maxMs: number }>();
   const gcObserver = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
-      const kind = ({ 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weak' } as Record<number, string>)[(e as any).detail?.kind] ?? 'other';
+      const kind = gcKinds[(e as any).detail?.kind] ?? 'other';
       const g = gc.get(kind) ?? { count: 0, ms: 0, maxMs: 0 };
       g.count++; g.ms += e.duration; g.maxMs = Math.max(g.maxMs, e.duration);
       gc.set(kind, g);
@@ -199,6 +244,7 @@ async function createRun(mode: 'closed' | 'open' | 'get', tag: string): Promise<
   gcObserver.observe({ entryTypes: ['gc'] });
   const cpu0 = cpuMs();
   const elu0 = performance.eventLoopUtilization();
+  const stalls = watchStalls();
   const out = await new Promise<string>((resolve, reject) => {
     const child = spawn(process.execPath, ['-e', createClient], {
       env: {
@@ -214,12 +260,14 @@ async function createRun(mode: 'closed' | 'open' | 'get', tag: string): Promise<
   const r = JSON.parse(out);
   const serverCpuMs = cpuMs() - cpu0;
   const elu = performance.eventLoopUtilization(elu0);
+  const stallList = stalls.stop();
   loop.disable();
   gcObserver.disconnect();
   const ms = (ns: number) => +(ns / 1e6).toFixed(1);
   return {
     ...r, serverCpuMsPerCreate: +(serverCpuMs / r.requestsTotal).toFixed(3),
     serverEventLoopUtilization: +elu.utilization.toFixed(3),
+    serverStallsOver30Ms: stallList,
     serverEventLoopDelayMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) },
     serverGc: Object.fromEntries([...gc].map(([k, g]) => [k, { count: g.count, ms: Math.round(g.ms), maxMs: +g.maxMs.toFixed(1) }])),
     loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))),
