@@ -618,9 +618,12 @@ void Wal::Fail(const std::string& msg) {
 //   over, so syncing the current one covers everything written.
 // A thread that has just written goes on to sync at once (no hand-off), and
 // while one thread is inside fdatasync the other can write and start the next.
+// - remover: with no write or sync to do, unlink the segments ReleaseBefore
+//   released and fsync the directory.
 void Wal::IoLoop() {
   std::vector<uint8_t> buf;
   std::vector<PendingRecord> recs;
+  std::vector<std::string> doomed;
   for (;;) {
     bool doWrite = false;
     uint64_t batchEnd = 0;
@@ -631,8 +634,9 @@ void Wal::IoLoop() {
                (syncRequested_ > written_ || stopping_ || spaceWaiters_ > 0 || pending_.size() >= opts_.pendingBytesMax / 4);
       };
       auto syncWork = [&] { return syncRequested_ > syncStarted_ && written_ > syncStarted_; };
-      auto done = [&] { return stopping_ && pending_.empty() && !writing_; };
-      workCv_.wait(lk, [&] { return !failed_.empty() || writeWork() || syncWork() || done(); });
+      auto removeWork = [&] { return !removing_ && !removals_.empty(); };
+      auto done = [&] { return stopping_ && pending_.empty() && !writing_ && removals_.empty() && !removing_; };
+      workCv_.wait(lk, [&] { return !failed_.empty() || writeWork() || syncWork() || removeWork() || done(); });
       if (!failed_.empty()) return;
       if (writeWork()) {
         writing_ = true;
@@ -641,8 +645,28 @@ void Wal::IoLoop() {
         batchEnd = appended_;
         doWrite = true;
       } else if (!syncWork()) {
-        return;  // stopping, and everything is written and synced or being synced
+        if (!removeWork()) return;  // stopping, and everything is written, synced and removed
+        removing_ = true;
+        doomed.swap(removals_);
       }
+    }
+    if (!doomed.empty()) {
+      try {
+        for (const auto& p : doomed) {
+          if (::unlink(p.c_str()) != 0 && errno != ENOENT) ThrowIo("cannot remove segment", p, errno);
+        }
+        FsyncDir(opts_.dir);
+      } catch (const std::exception& e) {
+        Fail(e.what());
+        return;
+      }
+      doomed.clear();
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        removing_ = false;
+      }
+      workCv_.notify_all();  // a thread waiting to stop checks done() again
+      continue;
     }
     if (doWrite) {
       spaceCv_.notify_all();
@@ -746,7 +770,7 @@ void Wal::WriteBatch(const std::vector<uint8_t>& buf, const std::vector<PendingR
 }
 
 size_t Wal::ReleaseBefore(uint64_t index) {
-  std::vector<std::string> doomed;
+  size_t released = 0;
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (!failed_.empty()) throw WalError(ErrorCode::kIo, "WAL failed earlier: " + failed_);
@@ -756,17 +780,18 @@ size_t Wal::ReleaseBefore(uint64_t index) {
     // repeats the latest hard state and snapshot marker in its preamble.
     uint64_t limit = std::min(index, durableSnapIndex_);
     while (segments_.size() > 1 && segments_.front().maxEntryIndex < limit) {
-      doomed.push_back(segments_.front().path);
+      removals_.push_back(segments_.front().path);
       segments_.pop_front();
+      released++;
     }
     stats_.segments = segments_.size();
-    stats_.segmentsRemoved += doomed.size();
+    stats_.segmentsRemoved += released;
   }
-  for (const auto& p : doomed) {
-    if (::unlink(p.c_str()) != 0 && errno != ENOENT) ThrowIo("cannot remove segment", p, errno);
-  }
-  if (!doomed.empty()) FsyncDir(opts_.dir);
-  return doomed.size();
+  // The files go on an I/O thread (IoLoop). Until they are gone a crash
+  // leaves them behind, as a crash between a marker and an unlink always
+  // could: recovery drops entries at or below the durable marker.
+  if (released > 0) workCv_.notify_one();
+  return released;
 }
 
 void Wal::Close() {

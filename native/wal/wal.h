@@ -176,6 +176,12 @@ class Wal {
 
   std::atomic<uint64_t> durable_{0};
 
+  // Segments released by ReleaseBefore, removed (unlink, then a directory
+  // fsync) by an I/O thread when it has no write or sync to do, so that the
+  // caller's thread never waits on the file system for them. Guarded by mu_.
+  std::vector<std::string> removals_;
+  bool removing_ = false;
+
   // Writer-thread state.
   uint64_t curOffset_ = 0;   // write position in the current segment
   uint64_t curPreamble_ = 0; // bytes of META + preamble in the current segment

@@ -134,7 +134,7 @@ test('hard state and snapshot markers: last wins, entries <= snapshot dropped', 
   await w.close();
 });
 
-test('segments roll over when full; releaseBefore removes segments wholly below a durable snapshot', async () => {
+test('segments roll over when full; releaseBefore removes segments wholly below a durable snapshot, on the I/O thread, finished by close', async () => {
   const dir = freshDir('rollover');
   let w = open(dir, { segmentBytes: 4096 });
   for (let i = 1; i <= 200; i += 10) w.appendEntries(encodeEntries(makeEntries(i, i + 9, 1, 100)));
@@ -151,8 +151,10 @@ test('segments roll over when full; releaseBefore removes segments wholly below 
   await w.sync();
   const removed = w.releaseBefore(150);
   assert.ok(removed > 0 && removed < files.length, `removed ${removed} of ${files.length}`);
-  assert.equal(segmentFiles(dir).length, files.length - removed);
   assert.equal(w.stats().segmentsRemoved, removed);
+  // The files go on the WAL's I/O thread, not on the caller's.
+  for (let i = 0; i < 200 && segmentFiles(dir).length !== files.length - removed; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(segmentFiles(dir).length, files.length - removed);
   await w.close();
   w = open(dir, { segmentBytes: 4096 });
   assert.equal(w.recovered.snapshot!.index, 150);
@@ -164,8 +166,11 @@ test('segments roll over when full; releaseBefore removes segments wholly below 
   w.appendEntries(encodeEntries(makeEntries(201, 260, 1, 100)));
   w.appendSnapshot({ index: 255, term: 1, confState: conf });
   await w.sync();
-  w.releaseBefore(255);
+  assert.ok(w.releaseBefore(255) > 0);
+  const kept = w.stats().segments;
+  // close() waits for the removals it was handed.
   await w.close();
+  assert.equal(segmentFiles(dir).length, kept);
   w = open(dir, { segmentBytes: 4096 });
   assert.equal(w.recovered.snapshot!.index, 255);
   sameEntries(decodeEntries(w.recovered.entries), makeEntries(256, 260, 1, 100));
