@@ -377,7 +377,7 @@ try {
 }
 
 // Only a run of every part replaces the recorded results (a partial run is printed).
-if (!args.has('only') || args.has('write')) {
+if (!args.has('only') || args.get('write') === '1') {
   const out = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
   mkdirSync(out, { recursive: true });
   writeFileSync(path.join(out, `apiserver-${storeKind}.json`), JSON.stringify(results, null, 2) + '\n');

@@ -31,6 +31,18 @@ async function subUsage(name: string, sub: string | undefined): Promise<string |
   return `Usage: keelson store ${c.usage}\n\n${globalUsage}${sub ? '' : ''}`;
 }
 
+async function runSubcommand(name: string, rest: string[]): Promise<number> {
+  if (name === 'serve') return await (await serveModule()).serve(rest);
+  if (name === 'snapshot') {
+    const [sub, ...more] = rest;
+    if (sub === 'save') return await runClientCommand('snapshot-save', more);
+    if (sub === 'status') return await (await snapshotModule()).snapshotStatus(more);
+    if (sub === 'restore') return await (await snapshotModule()).snapshotRestore(more);
+    throw new UsageError('snapshot needs a subcommand: save, status or restore');
+  }
+  return await runClientCommand(name, rest);
+}
+
 export const storeCommand: Command = {
   name: 'store',
   summary: 'run a store member (etcd flag names) and store client commands',
@@ -49,15 +61,14 @@ export const storeCommand: Command = {
       console.log(u);
       return 0;
     }
-    if (name === 'serve') return await (await serveModule()).serve(rest);
-    if (name === 'snapshot') {
-      const [sub, ...more] = rest;
-      if (sub === 'save') return await runClientCommand('snapshot-save', more);
-      if (sub === 'status') return await (await snapshotModule()).snapshotStatus(more);
-      if (sub === 'restore') return await (await snapshotModule()).snapshotRestore(more);
-      throw new UsageError('snapshot needs a subcommand: save, status or restore');
+    if (name !== 'serve' && name !== 'snapshot' && !clientCommands[name]) throw new UsageError(`unknown command "${name}"`);
+    try {
+      return await runSubcommand(name, rest);
+    } catch (e) {
+      // Bad usage of a known subcommand: its own usage, not the whole list.
+      if (!(e instanceof UsageError)) throw e;
+      console.error(`keelson store ${name}: ${e.message}\n\n${await subUsage(name, rest[0])}`);
+      return 2;
     }
-    if (clientCommands[name]) return await runClientCommand(name, rest);
-    throw new UsageError(`unknown command "${name}"`);
   },
 };

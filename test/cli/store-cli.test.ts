@@ -137,6 +137,9 @@ test('bad flags, unreachable endpoints and corrupt snapshot files exit with 2 an
   const badServe = await keelson('store', 'serve', '--initial-cluster-state=maybe');
   assert.is(badServe.code, 2);
   assert.match(badServe.stderr, '--initial-cluster-state must be new or existing');
+  // The subcommand's own usage follows, not the whole command list.
+  assert.match(badServe.stderr, 'Usage: keelson store serve');
+  assert.not.match(badServe.stderr, 'Client commands');
   const badRev = await keelson('store', 'get', 'k', '--rev=abc');
   assert.is(badRev.code, 2);
   const unreachable = await keelson('store', 'get', 'k', '--endpoints=127.0.0.1:1', '--dial-timeout=1s', '--command-timeout=1s');
