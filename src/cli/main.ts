@@ -7,8 +7,6 @@ import { upCommand } from './up.ts';
 
 import { UsageError, type Command } from './command.ts';
 
-export { UsageError, type Command };
-
 const commands: Command[] = [upCommand, storeCommand, apiserverCommand, chaosCommand];
 
 function topHelp(): string {

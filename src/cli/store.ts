@@ -23,12 +23,12 @@ ${globalUsage}
 
 Exit codes: 0 ok, 1 the server refused the request, 2 bad usage, unreachable endpoint or corrupt file.`;
 
-async function subUsage(name: string, sub: string | undefined): Promise<string | null> {
+async function subUsage(name: string): Promise<string | null> {
   if (name === 'serve') return (await serveModule()).serveUsage;
   if (name === 'snapshot') return (await snapshotModule()).snapshotUsage;
   const c = clientCommands[name];
   if (!c) return null;
-  return `Usage: keelson store ${c.usage}\n\n${globalUsage}${sub ? '' : ''}`;
+  return `Usage: keelson store ${c.usage}\n\n${globalUsage}`;
 }
 
 async function runSubcommand(name: string, rest: string[]): Promise<number> {
@@ -56,7 +56,7 @@ export const storeCommand: Command = {
     if (name === undefined) throw new UsageError('missing command');
     // main() answers `keelson store --help`; a subcommand's --help lands here.
     if (rest.includes('--help') || rest.includes('-h')) {
-      const u = await subUsage(name, rest[0]);
+      const u = await subUsage(name);
       if (!u) throw new UsageError(`unknown command "${name}"`);
       console.log(u);
       return 0;
@@ -67,7 +67,7 @@ export const storeCommand: Command = {
     } catch (e) {
       // Bad usage of a known subcommand: its own usage, not the whole list.
       if (!(e instanceof UsageError)) throw e;
-      console.error(`keelson store ${name}: ${e.message}\n\n${await subUsage(name, rest[0])}`);
+      console.error(`keelson store ${name}: ${e.message}\n\n${await subUsage(name)}`);
       return 2;
     }
   },

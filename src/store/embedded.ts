@@ -39,7 +39,7 @@ import path from 'node:path';
 import { isNativeError, Wal, type ConfState, type RaftRole } from '../native.ts';
 import type { AlarmMember, ClusterHeader, ClusterStore, MemberChangeResponse, SnapshotStream } from './cluster.ts';
 import { clusterIdOf, memberIdOf, newMemberId, type InitialMember } from './embedded/ids.ts';
-import { decodeSnapshotFile, encodeSnapshotFile, SnapshotFileError, streamSnapshotFile, type SnapshotHeader } from './embedded/snapshot-file.ts';
+import { decodeSnapshotFile, SnapshotFileError, streamSnapshotFile, type SnapshotHeader } from './embedded/snapshot-file.ts';
 import { isKeelsonError, KeelsonError } from './errors.ts';
 import { Lessor, pickLeaseId } from './lease/lessor.ts';
 import { AutoCompactor, type AutoCompactMode } from './mvcc/autocompact.ts';
@@ -1053,9 +1053,10 @@ export class EmbeddedStore implements ClusterStore {
   /** A verified snapshot file of this member's state (format in snapshot-file.ts), whole in memory (a Raft MsgSnap carries it). */
   async snapshotFile(): Promise<{ file: Buffer; header: SnapshotHeader }> {
     const { header, ks } = await this.consistentCopy();
+    const stream = streamSnapshotFile(header, ks.chunks, ks.sizeBytes);
     const parts: Buffer[] = [];
-    for await (const c of ks.chunks) parts.push(c);
-    return { file: encodeSnapshotFile(header, Buffer.concat(parts, ks.sizeBytes)), header };
+    for await (const c of stream.chunks) parts.push(c);
+    return { file: Buffer.concat(parts, stream.sizeBytes), header };
   }
 
   /**

@@ -217,10 +217,10 @@ export class Keyspace implements StateMachine {
   private txCompactRev = 0;
   private txSub = 0;
   private txEvents: Event[] = [];
+  private txLeaseChanges: ({ type: 'grant'; id: number; ttl: number } | { type: 'revoke'; id: number })[] = [];
   /** Temporary copies of snapshotStream() not yet removed. */
   private readonly snapshotFiles = new Set<string>();
   private snapshotSeq = 0;
-  private txLeaseChanges: ({ type: 'grant'; id: number; ttl: number } | { type: 'revoke'; id: number })[] = [];
 
   constructor(opts: KeyspaceOptions) {
     this.opts = opts;
@@ -1168,11 +1168,7 @@ export class Keyspace implements StateMachine {
   async snapshotStream(): Promise<KeyspaceSnapshotStream> {
     this.checkOpen();
     const tmp = path.join(this.dir, `${SNAPSHOT_TMP_PREFIX}${process.pid}-${++this.snapshotSeq}.mdb`);
-    const discard = () => {
-      if (!this.snapshotFiles.delete(tmp)) return;
-      fs.rmSync(tmp, { force: true });
-      fs.rmSync(`${tmp}-lock`, { force: true });
-    };
+    const discard = () => this.removeSnapshotCopy(tmp);
     this.snapshotFiles.add(tmp);
     let index: number;
     let crc = 0;
@@ -1270,12 +1266,15 @@ export class Keyspace implements StateMachine {
       this.endBatch(b, this.broken ?? undefined);
       await b.done;
     }
-    for (const f of [...this.snapshotFiles]) {
-      this.snapshotFiles.delete(f);
-      fs.rmSync(f, { force: true });
-      fs.rmSync(`${f}-lock`, { force: true });
-    }
+    for (const f of [...this.snapshotFiles]) this.removeSnapshotCopy(f);
     await this.env.close();
+  }
+
+  /** Removes a snapshotStream() copy (and its lock file) once. */
+  private removeSnapshotCopy(file: string): void {
+    if (!this.snapshotFiles.delete(file)) return;
+    fs.rmSync(file, { force: true });
+    fs.rmSync(`${file}-lock`, { force: true });
   }
 
   private checkOpen(): void {
