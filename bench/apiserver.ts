@@ -37,98 +37,8 @@ const watchers = Number(args.get('watchers') ?? 1000);
 const fanoutEvents = Number(args.get('events') ?? 200);
 const only = new Set((args.get('only') ?? 'creates,list,fanout').split(','));
 
-/**
- * The create load generator (plain JavaScript, run with node -e), a client of
- * the HTTPS listener with a bearer token, as a controller would be. MODE
- * "closed": CLIENTS loops each POST a pod and wait for the answer, for
- * SECONDS (the most the server does). MODE "open": pods are due at RATE per
- * second whatever the server does, sent over at most CLIENTS connections; the
- * latency of each counts from when it was due, so time spent waiting for a
- * free connection is latency too. A create that waits more than
- * QUEUE_MAX behind the others is counted as dropped rather than queued.
- * WARMUP seconds at the start are run but not counted.
- */
-const createClient = `
-const https = require('node:https');
-const env = process.env;
-const url = env.URL, clients = Number(env.CLIENTS), seconds = Number(env.SECONDS), warmup = Number(env.WARMUP);
-const mode = env.MODE, rate = Number(env.RATE), queueMax = Number(env.QUEUE_MAX);
-const agent = new https.Agent({ keepAlive: true, maxSockets: clients, ca: env.CA });
-const headers = { 'content-type': 'application/json', authorization: 'Bearer ' + env.TOKEN };
-const lat = []; let errors = 0, dropped = 0, seq = 0, firstError = '', newConnections = 0;
-const loopDelay = require('node:perf_hooks').monitorEventLoopDelay({ resolution: 5 });
-function body() {
-  return JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p-' + env.TAG + '-' + (seq++), labels: { app: 'bench' } }, spec: { containers: [{ name: 'c', image: 'registry.example/app:1.0' }] } });
-}
-function post(b) {
-  // MODE "get": the same loop GETs one existing pod instead (the cost of a request without the write).
-  const get = mode === 'get', want = get ? 200 : 201;
-  return new Promise((resolve) => {
-    const req = https.request(get ? url + '/' + env.GET_NAME : url, get ? { method: 'GET', agent, headers } : { method: 'POST', agent, headers: { ...headers, 'content-length': Buffer.byteLength(b) } }, (res) => {
-      let text = ''; res.on('data', (c) => { if (res.statusCode !== want && text.length < 500) text += c; });
-      res.on('end', () => resolve(res.statusCode === want ? '' : res.statusCode + ' ' + text));
-    });
-    req.on('socket', () => { if (!req.reusedSocket) newConnections++; });
-    req.on('error', (e) => resolve(String(e))); req.end(get ? undefined : b);
-  });
-}
-function record(counted, due, err) {
-  if (!counted) return;
-  if (err) { errors++; firstError ||= err; }
-  lat.push(performance.now() - due);
-}
-async function closed(t0, end) {
-  await Promise.all(Array.from({ length: clients }, async () => {
-    while (performance.now() < end) {
-      const s = performance.now();
-      const err = await post(body());
-      record(s >= t0, s, err);
-    }
-  }));
-}
-function open(t0, end) {
-  return new Promise((resolve) => {
-    const start = performance.now(), total = Math.round((end - start) / 1000 * rate);
-    const waiting = []; let issued = 0, inflight = 0;
-    const pump = () => {
-      while (inflight < clients && waiting.length) {
-        const due = waiting.shift(); inflight++;
-        post(body()).then((err) => { inflight--; record(due >= t0, due, err); pump(); if (issued >= total && inflight === 0 && !waiting.length) resolve(); });
-      }
-    };
-    const tick = () => {
-      const now = performance.now();
-      while (issued < total && start + issued * 1000 / rate <= now) {
-        const due = start + issued * 1000 / rate; issued++;
-        if (waiting.length >= queueMax) { if (due >= t0) dropped++; continue; }
-        waiting.push(due);
-      }
-      pump();
-      if (issued < total) setTimeout(tick, 1);
-      else if (inflight === 0 && !waiting.length) resolve();
-    };
-    tick();
-  });
-}
-(async () => {
-  const start = performance.now(), t0 = start + warmup * 1000, end = t0 + seconds * 1000;
-  const cpu0 = process.cpuUsage();
-  // The client's own stalls and new TLS connections, counted after the warm-up like the latencies.
-  setTimeout(() => { loopDelay.enable(); newConnections = 0; }, warmup * 1000);
-  if (mode === 'open') await open(t0, end); else await closed(t0, end);
-  const el = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  lat.sort((a, b) => a - b);
-  const p = (q) => lat.length ? +lat[Math.min(lat.length - 1, Math.floor(q / 100 * lat.length))].toFixed(2) : null;
-  agent.destroy();
-  const out = { mode, clients, seconds: +el.toFixed(2), created: lat.length - errors, errors, dropped, perSecond: Math.round((lat.length - errors) / el),
-    latencyMs: { p50: p(50), p90: p(90), p99: p(99), max: lat.length ? +lat[lat.length - 1].toFixed(2) : null }, clientCpuSeconds: +((cpu.user + cpu.system) / 1e6).toFixed(2) };
-  if (mode === 'open') Object.assign(out, { ratePerSecond: rate });
-  if (firstError) Object.assign(out, { firstError });
-  Object.assign(out, { requestsTotal: seq, clientNewConnections: newConnections, clientEventLoopDelayMaxMs: +(loopDelay.max / 1e6).toFixed(1) });
-  process.stdout.write(JSON.stringify(out));
-})();
-`;
+/** The create load generator, run as its own process (see its header). */
+const createLoad = path.join(path.dirname(fileURLToPath(import.meta.url)), 'lib', 'create-load.mjs');
 
 /** One HTTPS request as the bench user on the keep-alive agent (lighter than fetch, so the client costs less of the shared CPU). */
 function call(url: string, method: string, body?: string): Promise<{ status: number; bytes: number }> {
@@ -246,7 +156,7 @@ async function createRun(mode: 'closed' | 'open' | 'get', tag: string): Promise<
   const elu0 = performance.eventLoopUtilization();
   const stalls = watchStalls();
   const out = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', createClient], {
+    const child = spawn(process.execPath, [createLoad], {
       env: {
         ...process.env, URL: `${standalone.url}/api/v1/namespaces/bench/pods`, CA: ca, TOKEN: benchToken, TAG: tag, MODE: mode,
         CLIENTS: String(clients), SECONDS: String(seconds), WARMUP: String(warmupSeconds), RATE: String(rate), QUEUE_MAX: String(rate * 2), GET_NAME: 'p-c-0',
