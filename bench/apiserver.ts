@@ -19,6 +19,7 @@ import { spawn } from 'node:child_process';
 import https from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { constants as perfConstants, monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
+import { resultsDir } from './lib/results.ts';
 import { startStandalone } from '../src/apiserver/standalone.ts';
 import { EmbeddedStore } from '../src/store/embedded.ts';
 import { LocalKeyspaceStore } from '../src/store/local.ts';
@@ -288,7 +289,7 @@ try {
 
 // Only a run of every part replaces the recorded results (a partial run is printed).
 if (!args.has('only') || args.get('write') === '1') {
-  const out = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
+  const out = resultsDir();
   mkdirSync(out, { recursive: true });
   writeFileSync(path.join(out, `apiserver-${storeKind}.json`), JSON.stringify(results, null, 2) + '\n');
 }

@@ -19,9 +19,10 @@ import { Keyspace } from '../src/store/mvcc/keyspace.ts';
 import { encodeProposal } from '../src/store/mvcc/requests.ts';
 import { EmbeddedCluster } from '../src/store/embedded/cluster.ts';
 import { prefixEnd } from '../src/store/store.ts';
+import { resultsDir } from './lib/results.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const resultsFile = path.join(here, 'results', 'embedded.json');
+const resultsFile = path.join(resultsDir(), 'embedded.json');
 const secondsPerCase = Number(process.env.SECONDS ?? 3);
 const value = Buffer.alloc(256, 7);
 
@@ -115,7 +116,6 @@ function readResults(): Record<string, unknown> {
 }
 
 function writeResults(update: Record<string, unknown>): void {
-  fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
   fs.writeFileSync(resultsFile, JSON.stringify({ ...readResults(), ...update }, null, 2) + '\n');
 }
 

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Keyspace } from '../src/store/mvcc/keyspace.ts';
 import { encodeProposal } from '../src/store/mvcc/requests.ts';
+import { resultsDir } from './lib/results.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 if (process.argv[2] === 'open') {
@@ -46,8 +47,7 @@ try {
   const m = JSON.parse(child.stdout.trim().split('\n').pop() as string);
   const result = { keys, loadMs: Math.round(loadMs), putsPerSecond: Math.round(keys / (loadMs / 1000)), fileBytes, ...m, rssPerKeyBytes: Math.round((m.rssAfterBytes - m.rssBeforeBytes) / keys) };
   console.log(result);
-  fs.mkdirSync(path.join(here, 'results'), { recursive: true });
-  fs.writeFileSync(path.join(here, 'results', 'mvcc-restart.json'), JSON.stringify({ date: new Date().toISOString(), ...result }, null, 2) + '\n');
+  fs.writeFileSync(path.join(resultsDir(), 'mvcc-restart.json'), JSON.stringify({ date: new Date().toISOString(), ...result }, null, 2) + '\n');
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -1,15 +1,14 @@
 // MVCC keyspace benchmark (no Raft: LocalKeyspaceStore applies each request
 // as the next log entry through the same apply path a member uses). Prints a
-// table and writes bench/results/mvcc.json. Usage: npx tsx bench/mvcc.ts
+// table and writes bench/results/mvcc.json. Usage: npm run bench:mvcc
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { LocalKeyspaceStore } from '../src/store/local.ts';
 import { Keyspace } from '../src/store/mvcc/keyspace.ts';
 import { encodeProposal, prefixEnd } from '../src/store/mvcc/requests.ts';
+import { resultsDir } from './lib/results.ts';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const results: Record<string, number | string>[] = [];
 
 function tmp(): string {
@@ -156,7 +155,6 @@ await withStore(async (s) => {
   for (const w of watchers) w.cancel();
 });
 
-const out = path.join(here, 'results', 'mvcc.json');
-fs.mkdirSync(path.dirname(out), { recursive: true });
+const out = path.join(resultsDir(), 'mvcc.json');
 fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, results }, null, 2) + '\n');
 console.log(`wrote ${path.relative(process.cwd(), out)}`);

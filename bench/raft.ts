@@ -6,11 +6,11 @@
 // loop: no disk, no sockets. "Persisting" a Ready is calling advance().
 //
 // Usage: npm run bench:raft [-- --seconds 5 --batch 4096 --entry 256]
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import { RaftNode, type RaftConfig, type RaftNode as Core } from '../src/native.ts';
+import { resultsDir } from './lib/results.ts';
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i].replace(/^--/, ''), process.argv[i + 1]);
@@ -138,6 +138,4 @@ for (const m of perMember) console.log(`${String(m.id).padEnd(7)} ${m.role.padEn
 console.log(`committed on all members: ${result.committedEntriesPerSecond.toLocaleString('en-US')} entries/s (${result.committedMiBPerSecond} MiB/s payload); target ${result.target.toLocaleString('en-US')}`);
 console.log(`per CPU second: ${result.committedEntriesPerCpuSecond.toLocaleString('en-US')} entries (cpu ${result.cpuSeconds} s over ${elapsed.toFixed(2)} s, load average ${result.loadAverage.toFixed(2)})`);
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-mkdirSync(path.join(here, 'results'), { recursive: true });
-writeFileSync(path.join(here, 'results', 'raft.json'), JSON.stringify(result, null, 2) + '\n');
+writeFileSync(path.join(resultsDir(), 'raft.json'), JSON.stringify(result, null, 2) + '\n');

@@ -27,6 +27,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EndpointClient } from '../src/cli/store/grpc.ts';
 import { encodePut, encodeRange, RawGrpcClient } from './lib/raw-grpc.ts';
+import { resultsDir } from './lib/results.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = new Map<string, string>();
@@ -365,8 +366,7 @@ async function main(): Promise<void> {
     rows: merged,
     raw: results,
   };
-  const dir = path.join(root, 'bench', 'results');
-  fs.mkdirSync(dir, { recursive: true });
+  const dir = resultsDir();
   // Earlier runs stay in the file (the newest historyRunsMax), since on a
   // shared machine one run says little on its own.
   const historyRunsMax = 10;
@@ -379,7 +379,7 @@ async function main(): Promise<void> {
   }
   fs.writeFileSync(path.join(dir, 'store.json'), `${JSON.stringify({ ...out, history }, null, 2)}\n`);
   fs.writeFileSync(path.join(dir, 'store.svg'), svgChart(merged, `keelson store vs etcd 3.4, 3 members each, loopback (load avg ${load0[0]!.toFixed(1)})`));
-  console.error('wrote bench/results/store.json and bench/results/store.svg');
+  console.error(`wrote ${path.relative(process.cwd(), path.join(dir, 'store.json'))} and store.svg`);
 }
 
 await main();

@@ -17,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { Wal } from '../src/native.ts';
+import { resultsDir } from './lib/results.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
@@ -244,6 +245,5 @@ const out = {
     entriesPerSec1000: { value: c1000.entriesPerSec, target: 200000, met: c1000.entriesPerSec >= 200000 },
   },
 };
-fs.mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
-fs.writeFileSync(path.join(root, 'bench', 'results', 'wal.json'), JSON.stringify(out, null, 2) + '\n');
-console.log('wrote bench/results/wal.json');
+fs.writeFileSync(path.join(resultsDir(), 'wal.json'), JSON.stringify(out, null, 2) + '\n');
+console.log(`wrote ${path.relative(process.cwd(), path.join(resultsDir(), 'wal.json'))}`);
