@@ -12,7 +12,7 @@
 //
 // Usage: npm run bench:apiserver [-- --store embedded|local --clients 100 --seconds 10 --warmup 2
 //        --rate 2000 --list 10000,100000 --watchers 1000 --events 200 --only creates,list,fanout]
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
@@ -290,7 +290,6 @@ try {
 // Only a run of every part replaces the recorded results (a partial run is printed).
 if (!args.has('only') || args.get('write') === '1') {
   const out = resultsDir();
-  mkdirSync(out, { recursive: true });
   writeFileSync(path.join(out, `apiserver-${storeKind}.json`), JSON.stringify(results, null, 2) + '\n');
 }
 console.log(JSON.stringify(results, null, 2));

@@ -66,7 +66,11 @@ class Connection {
   onData(d) {
     this.chunks.push(d);
     this.size += d.length;
-    if (this.size > responseBytesMax) return this.fail('response too large'), this.socket.destroy();
+    if (this.size > responseBytesMax) {
+      this.fail('response too large');
+      this.socket.destroy();
+      return;
+    }
     const buf = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
     const end = this.complete(buf);
     if (end < 0) {
