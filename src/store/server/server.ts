@@ -305,19 +305,21 @@ export class EtcdServer {
     for (const [name, handler] of Object.entries(impl)) {
       const fn = (handler as { [unaryFn]?: UnaryFn })[unaryFn];
       if (fn === undefined) continue;
-      this.unaryFast.add(def[name] as grpc.MethodDefinition<unknown, unknown>, (req, headers) => {
-        if (headersRequireLeader(headers) && this.store.leaderId() === 0) throw noLeader();
-        return fn(req as Wire);
-      });
+      this.unaryFast.add(def[name] as grpc.MethodDefinition<unknown, unknown>, (req, headers) => this.callUnary(fn, headersRequireLeader(headers), req as Wire));
     }
+  }
+
+  /** Runs a unary method for either path; a call that asked for a leader fails at once without one. */
+  private callUnary(fn: UnaryFn, leaderRequired: boolean, req: Wire): Promise<Wire> {
+    if (leaderRequired && this.store.leaderId() === 0) throw noLeader();
+    return fn(req);
   }
 
   private unary(fn: UnaryFn): grpc.handleUnaryCall<Wire, Wire> {
     const handler: grpc.handleUnaryCall<Wire, Wire> & { [unaryFn]?: UnaryFn } = (call, cb) => {
       let p: Promise<Wire>;
       try {
-        if (requiresLeader(call) && this.store.leaderId() === 0) throw noLeader();
-        p = fn(call.request);
+        p = this.callUnary(fn, requiresLeader(call), call.request);
       } catch (e) {
         cb(serviceError(e));
         return;

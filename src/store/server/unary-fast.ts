@@ -29,6 +29,7 @@
 import type http2 from 'node:http2';
 import type * as grpc from '@grpc/grpc-js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
+import { frameMessages } from './framed-writes.ts';
 
 export interface UnaryHandler {
   /** Serves one decoded request; `headers` are the call's HTTP/2 request headers (its metadata). */
@@ -213,11 +214,7 @@ export class UnaryFastPath {
     }
     stream.once('wantTrailers', () => stream.sendTrailers(okTrailers));
     if (message.length <= COPY_RESPONSE_BYTES_MAX) {
-      const framed = Buffer.allocUnsafe(MESSAGE_PREFIX_BYTES + message.length);
-      framed[0] = 0;
-      framed.writeUInt32BE(message.length, 1);
-      message.copy(framed, MESSAGE_PREFIX_BYTES);
-      stream.end(framed);
+      stream.end(frameMessages([message]));
     } else {
       const prefix = Buffer.allocUnsafe(MESSAGE_PREFIX_BYTES);
       prefix[0] = 0;

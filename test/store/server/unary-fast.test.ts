@@ -9,7 +9,8 @@ import { gzipSync } from 'node:zlib';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { serviceOf } from '../../../src/store/server/codec.ts';
-import { grpcTimeoutMs } from '../../../src/store/server/unary-fast.ts';
+import * as grpc from '@grpc/grpc-js';
+import { grpcTimeoutMs, UnaryFastPath } from '../../../src/store/server/unary-fast.ts';
 import { startServer, type ServerFixture } from './helpers.ts';
 
 interface Answer {
@@ -84,6 +85,9 @@ const cases: { name: string; method: string; payload: () => Buffer; extra?: http
   { name: 'truncated message', method: 'Range', payload: () => frame(enc('Range', { key: Buffer.from('a') })).subarray(0, 6) },
   { name: 'compressed flag under identity', method: 'Range', payload: () => frame(enc('Range', { key: Buffer.from('a') }), true) },
   { name: 'undecodable message', method: 'Range', payload: () => frame(Buffer.from([0x0a, 0xff, 0xff, 0xff])) },
+  // Above the 16 KiB copy limit the answer goes out as prefix + message.
+  { name: 'put of a 20 KiB value', method: 'Put', payload: () => frame(enc('Put', { key: Buffer.from('large'), value: Buffer.alloc(20_000, 7) })) },
+  { name: 'range of a 20 KiB value', method: 'Range', payload: () => frame(enc('Range', { key: Buffer.from('large') })) },
   { name: 'gzip-compressed (grpc-js path)', method: 'Put', payload: () => frame(gzipSync(enc('Put', { key: Buffer.from('z'), value: Buffer.from('1') })), true), extra: { 'grpc-encoding': 'gzip' } },
 ];
 
@@ -161,6 +165,28 @@ timeouts('units and limits', () => {
   assert.is(grpcTimeoutMs('123456789S'), null); // more than 8 digits
   assert.is(grpcTimeoutMs('99999999H'), null); // beyond a timer's range
   assert.is(grpcTimeoutMs(['5S']), null);
+});
+
+timeouts('a call still pending at its grpc-timeout gets DEADLINE_EXCEEDED', async () => {
+  const server = new grpc.Server();
+  const fast = new UnaryFastPath({ requestMessageBytesMax: 1 << 20, statusOf: () => ({ code: 13, details: 'unexpected' }) });
+  fast.add(kv.Range!, () => new Promise(() => {})); // never answers
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  try {
+    assert.ok(fast.install(server), 'installed');
+    // Without the deadline the call would hang: give up on it after 5 s.
+    let guard: NodeJS.Timeout | undefined;
+    const r = await Promise.race([
+      rawCall(port, kv.Range!.path, frame(enc('Range', { key: Buffer.from('a') })), { 'grpc-timeout': '50m' }),
+      new Promise<never>((_, reject) => { guard = setTimeout(() => reject(new Error('no answer 5 s after a 50 ms deadline')), 5000); }),
+    ]).finally(() => clearTimeout(guard));
+    assert.is(r.grpcStatus, String(grpc.status.DEADLINE_EXCEEDED));
+    assert.is(r.grpcMessage, 'Deadline exceeded');
+    assert.is(fast.served, 0);
+  } finally {
+    server.forceShutdown();
+  }
 });
 
 timeouts.run();
