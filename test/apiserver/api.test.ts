@@ -3,6 +3,7 @@
 // reason, and nothing written).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { defaultTolerationSeconds } from '../../src/apiserver/admission/default-toleration-seconds.ts';
 import { parseEncryptionConfig } from '../../src/apiserver/encryption/index.ts';
 import { InProcessClient } from '../../src/client/inprocess.ts';
 import { request, startServer, type TestServer } from './helpers.ts';
@@ -394,5 +395,45 @@ test('per-client concurrency limit: 429 with Retry-After', async () => {
     await small.stop();
   }
 });
+
+
+test('a create owns the defaulted object it sent, not what the strategy or admission added', async () => {
+  const own = await startServer({ admissionPlugins: [defaultTolerationSeconds()] });
+  try {
+    await createdOwnership(new InProcessClient(own.api));
+  } finally {
+    await own.stop();
+  }
+});
+
+async function createdOwnership(c: InProcessClient): Promise<void> {
+  const r = await c.create('/api/v1/namespaces/default/pods?fieldManager=maker', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'owned', labels: { app: 'a' } }, spec: { containers: [{ name: 'c', image: 'busybox' }] }, status: { phase: 'Running' } });
+  assert.is(r.status, 201);
+  const pod = r.body;
+  // Added after tracking: status by the strategy, tolerations by DefaultTolerationSeconds.
+  assert.is(pod.status.phase, 'Pending');
+  assert.ok(pod.spec.tolerations?.length > 0);
+  const [entry, ...more] = pod.metadata.managedFields;
+  assert.is(more.length, 0);
+  assert.is(entry.manager, 'maker');
+  const f = entry.fieldsV1;
+  assert.equal(f['f:metadata'], { 'f:labels': { '.': {}, 'f:app': {} } });
+  const container = f['f:spec']['f:containers']['k:{"name":"c"}'];
+  assert.ok(container['f:image'] && container['f:imagePullPolicy'] && container['f:terminationMessagePath'], 'defaulted container fields are owned');
+  assert.ok(f['f:spec']['f:restartPolicy'] && f['f:spec']['f:dnsPolicy'], 'defaulted pod fields are owned');
+  assert.is(f['f:status'], undefined, 'the reset status is owned by nobody');
+  assert.is(f['f:spec']['f:tolerations'], undefined, 'admission-added fields are owned by nobody');
+  assert.equal((await c.get('/api/v1/namespaces/default/pods/owned')).body.metadata.managedFields, pod.metadata.managedFields);
+  // A Service's allocated clusterIP is the server's, not the writer's.
+  const svc = await c.create('/api/v1/namespaces/default/services?fieldManager=maker', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'owned' }, spec: { ports: [{ port: 80 }] } });
+  assert.is(svc.status, 201);
+  assert.ok(svc.body.spec.clusterIP);
+  const sf = svc.body.metadata.managedFields[0].fieldsV1['f:spec'];
+  assert.is(sf['f:clusterIP'], undefined);
+  assert.ok(sf['f:ports'] && sf['f:type']);
+  // A kind without a status subresource: what was sent is owned.
+  const ev = await c.create('/api/v1/namespaces/default/configmaps?fieldManager=maker', cm('owned'));
+  assert.ok(ev.body.metadata.managedFields[0].fieldsV1['f:data']['f:a']);
+}
 
 test.run();

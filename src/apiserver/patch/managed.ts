@@ -56,6 +56,11 @@ export interface UpdateOptions {
   subresource?: string;
   /** The caller gives newObj away: its managedFields are set in place and it is returned, instead of a copy. */
   owned?: boolean;
+  /**
+   * status is a reset field of this write (a write of the main resource of a
+   * kind with a status subresource): nobody comes to own it through it.
+   */
+  resetStatus?: boolean;
 }
 
 interface Manager {
@@ -161,12 +166,13 @@ function capUpdateManagers(managers: Manager[]): Manager[] {
   return out;
 }
 
-/** The object without the fields nobody owns, for computing field sets. */
-function trackable(obj: unknown): JsonObject {
+/** The object without the fields nobody owns (and without status when resetStatus), for computing field sets. */
+function trackable(obj: unknown, resetStatus = false): JsonObject {
   if (!isObject(obj)) return {};
   const out: JsonObject = { ...obj };
   delete out.apiVersion;
   delete out.kind;
+  if (resetStatus) delete out.status;
   if (isObject(out.metadata)) {
     const meta: JsonObject = { ...out.metadata };
     for (const k of untrackedMetadata) delete meta[k];
@@ -373,7 +379,7 @@ function writablePart(config: JsonObject, schema: TypeNode, subresource: string 
  * Same result as the general path (oldObj {}), without the FieldSet tree.
  */
 function createdManagedFields(out: JsonObject, opts: UpdateOptions): JsonObject {
-  const fields = addedFieldsV1(trackable(out), schemaOf(opts.kind));
+  const fields = addedFieldsV1(trackable(out, opts.resetStatus), schemaOf(opts.kind));
   if (fields === undefined) {
     if (isObject(out.metadata)) delete out.metadata.managedFields;
     return out;
@@ -420,7 +426,7 @@ export function updateManagedFields(oldObj: object | null, newObj: object, opts:
 
   const schema = schemaOf(opts.kind);
   const apiVersion = apiVersionOf(opts.kind);
-  const cmp = compareObjects(trackable(oldObj ?? {}), trackable(out), schema);
+  const cmp = compareObjects(trackable(oldObj ?? {}, opts.resetStatus), trackable(out, opts.resetStatus), schema);
   // cmp is ours alone: a create (nothing modified) hands its added set over instead of copying it.
   let changed = cmp.modified.isEmpty() ? cmp.added : cmp.added.union(cmp.modified);
   if (written) {

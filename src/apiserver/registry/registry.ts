@@ -336,7 +336,7 @@ export class Registry {
   async create(namespace: string, body: KObject, ctx: OpContext, subresource = '', opts: { bodyOwned?: boolean } = {}): Promise<KObject> {
     this.checkTypeMeta(body);
     this.checkFields(body, ctx);
-    const obj = opts.bodyOwned ? body : clone(body);
+    let obj = opts.bodyOwned ? body : clone(body);
     const m = obj.metadata!;
     this.checkNamespace(obj, namespace);
     dropEmptyMeta(m);
@@ -355,6 +355,11 @@ export class Registry {
     else delete m.generation;
     const sctx = { now: ctx.now };
     this.def.defaults?.(obj, sctx);
+    // As in Kubernetes, the writer owns the fields of the object it sent,
+    // defaulted: tracked before the strategy resets status or allocates
+    // (a Service's clusterIP) and before mutating admission adds its fields
+    // (a pod's service-account volume, tolerations, priority).
+    if (this.deps.trackManagedFields && !ctx.skipManagedFields) obj = this.deps.trackManagedFields(null, obj, this.def, ctx, subresource);
     this.def.prepareForCreate?.(obj, sctx);
     await this.deps.admission.admit('CREATE', this.def, subresource, obj, null, ctx);
     const causes: StatusCause[] = [];
@@ -362,7 +367,7 @@ export class Registry {
     causes.push(...(this.def.validate?.(obj) ?? []));
     if (causes.length) throw this.invalid(m.name, causes);
     await this.deps.admission.validate('CREATE', this.def, subresource, obj, null, ctx);
-    const out = this.deps.trackManagedFields && !ctx.skipManagedFields ? this.deps.trackManagedFields(null, obj, this.def, ctx, subresource) : obj;
+    const out = obj;
     if (ctx.dryRun) return out;
     const key = Buffer.from(this.key(namespace, m.name));
     const enc = this.encodeWrite(key, out);
