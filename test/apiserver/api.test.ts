@@ -431,9 +431,9 @@ async function createdOwnership(c: InProcessClient): Promise<void> {
   const sf = svc.body.metadata.managedFields[0].fieldsV1['f:spec'];
   assert.is(sf['f:clusterIP'], undefined);
   assert.ok(sf['f:ports'] && sf['f:type']);
-  // A kind without a status subresource: what was sent is owned.
-  const ev = await c.create('/api/v1/namespaces/default/configmaps?fieldManager=maker', cm('owned'));
-  assert.ok(ev.body.metadata.managedFields[0].fieldsV1['f:data']['f:a']);
+  // A kind without status: everything sent is owned.
+  const made = await c.create('/api/v1/namespaces/default/configmaps?fieldManager=maker', cm('owned'));
+  assert.ok(made.body.metadata.managedFields[0].fieldsV1['f:data']['f:a']);
 }
 
 test.run();
