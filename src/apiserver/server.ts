@@ -190,8 +190,6 @@ export class ApiServer {
         trackManagedFields: (old, obj, def, ctx, subresource) => this.patch.updateManagedFields(old, obj, {
           // The registry hands over its own working copy, so managedFields are set on it in place.
           manager: ctx.fieldManager ?? 'unknown', operation: 'Update', kind: { group: def.group, version: def.version, kind: def.kind }, now: rfc3339(ctx.now), owned: true,
-          // A create through the main resource: the strategy resets status, so nobody owns it by that write.
-          resetStatus: old === null && !subresource && def.hasStatus === true,
           ...(subresource ? { subresource } : {}),
         }) as KObject,
         transformer: opts.transformerFor?.(d.group, d.resource) ?? null,

@@ -396,7 +396,6 @@ test('per-client concurrency limit: 429 with Retry-After', async () => {
   }
 });
 
-
 test('a create owns the defaulted object it sent, not what the strategy or admission added', async () => {
   const own = await startServer({ admissionPlugins: [defaultTolerationSeconds()] });
   try {

@@ -56,11 +56,6 @@ export interface UpdateOptions {
   subresource?: string;
   /** The caller gives newObj away: its managedFields are set in place and it is returned, instead of a copy. */
   owned?: boolean;
-  /**
-   * status is a reset field of this write (a write of the main resource of a
-   * kind with a status subresource): nobody comes to own it through it.
-   */
-  resetStatus?: boolean;
 }
 
 interface Manager {
@@ -166,7 +161,7 @@ function capUpdateManagers(managers: Manager[]): Manager[] {
   return out;
 }
 
-/** The object without the fields nobody owns (and without status when resetStatus), for computing field sets. */
+/** The object without the fields nobody owns (and without status where it is a reset field), for computing field sets. */
 function trackable(obj: unknown, resetStatus = false): JsonObject {
   if (!isObject(obj)) return {};
   const out: JsonObject = { ...obj };
@@ -348,6 +343,15 @@ function syncLastApplied(result: JsonObject, config: JsonObject): void {
 }
 
 /**
+ * Whether status is a reset field of a write through this endpoint: the main
+ * resource of a kind with status does not write it (the strategy resets or
+ * keeps it), so nobody comes to own it through such a write.
+ */
+function statusIsReset(schema: TypeNode, subresource: string | undefined): boolean {
+  return !subresource && schema.fields?.status !== undefined;
+}
+
+/**
  * The part of an applied configuration a write through this endpoint can
  * change: the main resource does not write the status of kinds that have a
  * status subresource, and /status writes only status. The rest is dropped
@@ -365,7 +369,7 @@ function writablePart(config: JsonObject, schema: TypeNode, subresource: string 
     if (config.status !== undefined) out.status = config.status;
     return out;
   }
-  if (!subresource && schema.fields?.status && config.status !== undefined) {
+  if (statusIsReset(schema, subresource) && config.status !== undefined) {
     const out = { ...config };
     delete out.status;
     return out;
@@ -379,7 +383,8 @@ function writablePart(config: JsonObject, schema: TypeNode, subresource: string 
  * Same result as the general path (oldObj {}), without the FieldSet tree.
  */
 function createdManagedFields(out: JsonObject, opts: UpdateOptions): JsonObject {
-  const fields = addedFieldsV1(trackable(out, opts.resetStatus), schemaOf(opts.kind));
+  const schema = schemaOf(opts.kind);
+  const fields = addedFieldsV1(trackable(out, statusIsReset(schema, opts.subresource)), schema);
   if (fields === undefined) {
     if (isObject(out.metadata)) delete out.metadata.managedFields;
     return out;
@@ -426,7 +431,8 @@ export function updateManagedFields(oldObj: object | null, newObj: object, opts:
 
   const schema = schemaOf(opts.kind);
   const apiVersion = apiVersionOf(opts.kind);
-  const cmp = compareObjects(trackable(oldObj ?? {}, opts.resetStatus), trackable(out, opts.resetStatus), schema);
+  const resetStatus = statusIsReset(schema, opts.subresource);
+  const cmp = compareObjects(trackable(oldObj ?? {}, resetStatus), trackable(out, resetStatus), schema);
   // cmp is ours alone: a create (nothing modified) hands its added set over instead of copying it.
   let changed = cmp.modified.isEmpty() ? cmp.added : cmp.added.union(cmp.modified);
   if (written) {

@@ -367,10 +367,9 @@ export class Registry {
     causes.push(...(this.def.validate?.(obj) ?? []));
     if (causes.length) throw this.invalid(m.name, causes);
     await this.deps.admission.validate('CREATE', this.def, subresource, obj, null, ctx);
-    const out = obj;
-    if (ctx.dryRun) return out;
+    if (ctx.dryRun) return obj;
     const key = Buffer.from(this.key(namespace, m.name));
-    const enc = this.encodeWrite(key, out);
+    const enc = this.encodeWrite(key, obj);
     const r = await this.store.txn({
       compare: [{ key, target: 'version', result: 'equal', number: 0 }],
       success: [{ op: 'put', key, value: enc.value }],
@@ -378,7 +377,7 @@ export class Registry {
     }).catch((e: unknown) => { enc.done(false); throw e; });
     enc.done(r.succeeded);
     if (!r.succeeded) throw errors.alreadyExists(this.def.group, this.def.resource, m.name);
-    return written(out, enc.text, r.header.revision);
+    return written(obj, enc.text, r.header.revision);
   }
 
   /**

@@ -24,7 +24,7 @@ export interface PatchLib {
   applyMergePatch(obj: object, patchBody: unknown): object;
   applyStrategicMergePatch(obj: object, patchBody: unknown, kind: { group: string; version: string; kind: string }): object;
   applyServerSide(live: object | null, applied: object, opts: { manager: string; force: boolean; kind: { group: string; version: string; kind: string }; now: string; subresource?: string }): { object: object };
-  updateManagedFields(oldObj: object | null, newObj: object, opts: { manager: string; operation: 'Update'; kind: { group: string; version: string; kind: string }; now: string; subresource?: string; owned?: boolean; resetStatus?: boolean }): object;
+  updateManagedFields(oldObj: object | null, newObj: object, opts: { manager: string; operation: 'Update'; kind: { group: string; version: string; kind: string }; now: string; subresource?: string; owned?: boolean }): object;
 }
 
 /** Merge-patch based stand-ins: no merge keys, no managedFields, apply = merge without conflicts. */

@@ -138,6 +138,22 @@ test('lists a stored object holds in breach of the key rules are tracked as atom
   assert.equal(entry(out, 'legacy').fieldsV1['f:spec']['f:containers'], {});
 });
 
+test('status is a reset field of the main resource: a write there owns none of it, and keeps its /status owner', () => {
+  const created = update(null, frozen({ ...pod(), status: { phase: 'Pending' } }), 'creator');
+  assert.is(entry(created, 'creator').fieldsV1['f:status'], undefined);
+  const next = structuredClone(created);
+  next.status = { phase: 'Running' };
+  const byKubelet: any = frozen(updateManagedFields(created, next, { manager: 'kubelet', operation: 'Update', kind: POD, now: T1, subresource: 'status' }));
+  const spec = structuredClone(byKubelet);
+  spec.spec.containers[0].image = 'c:2';
+  spec.status = { phase: 'Succeeded' };
+  const out = update(byKubelet, spec, 'editor', T2);
+  assert.is(entry(out, 'editor').fieldsV1['f:status'], undefined);
+  assert.equal(out.metadata.managedFields.find((e: any) => e.manager === 'kubelet').fieldsV1, { 'f:status': { 'f:phase': {} } });
+  // A ConfigMap has no status to reset: its writer owns what it sent.
+  assert.ok(entry(update(null, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, data: { a: '1' } }, 'w', T0, CONFIGMAP), 'w').fieldsV1['f:data']);
+});
+
 test('subresource writes are separate entries', () => {
   const v1 = frozen(update(null, pod(), 'creator'));
   const next = structuredClone(v1);
